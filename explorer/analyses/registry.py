@@ -1,0 +1,28 @@
+"""The ordered list of modes: the order `e` cycles through. Add a mode by adding its module here."""
+
+from __future__ import annotations
+
+from explorer.analyses.base import Analysis
+from explorer.analyses.energy import EnergyMode
+from explorer.analyses.entropy import EntropyMode
+from explorer.analyses.plain import PlainMode
+from explorer.analyses.probability import ProbabilityMode
+from explorer.errors import InputError
+
+ANALYSES: tuple[Analysis, ...] = (
+    PlainMode(),
+    ProbabilityMode(),
+    EntropyMode(),
+    EnergyMode(),
+)
+
+
+def analysis_names() -> list[str]:
+    return [a.name for a in ANALYSES]
+
+
+def get_analysis(name: str) -> Analysis:
+    for a in ANALYSES:
+        if a.name == name:
+            return a
+    raise InputError(f'Unknown mode "{name}"; choose one of: {", ".join(analysis_names())}.')

@@ -1,0 +1,83 @@
+"""What every command shares: model flags, prompt input, building a Session, stderr progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from explorer.config import Config, load_config
+from explorer.errors import InputError
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--config", metavar="FILE", help="configuration file (default: config.toml)")
+    g.add_argument("--model", metavar="NAME", help='"bundled", a hub repo id, a local directory or a .gguf file')
+    g.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda, cuda:N, mps, or multi (device_map=auto)")
+    g.add_argument("--bf16", action="store_true", help="load the weights in bfloat16")
+    g.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+
+
+def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--prompt", metavar="TEXT", help="the prompt text")
+    g.add_argument("--input", "-i", metavar="FILE", help="read the prompt from a text file (or a saved .json prompt)")
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config)
+    model = cfg.model
+    changes = {}
+    if getattr(args, "model", None):
+        changes["name"] = args.model
+    if getattr(args, "device", None):
+        changes["device"] = args.device
+    if getattr(args, "bf16", False):
+        changes["bf16"] = True
+    if changes:
+        import dataclasses
+
+        cfg = cfg.replace(model=dataclasses.replace(model, **changes))
+    return cfg
+
+
+def prompt_ids_from_args(args: argparse.Namespace, session) -> list[int]:
+    """Token ids of --prompt / --input (exact ids from a saved .json prompt of the same model)."""
+    from explorer.io.prompts import read_prompt_file
+
+    if getattr(args, "input", None):
+        pf = read_prompt_file(args.input)
+        if pf.token_ids and pf.model == session.wrapper.name and max(pf.token_ids) < session.wrapper.vocab_size:
+            return list(pf.token_ids)
+        return session.ids_from_text(pf.text)
+    if getattr(args, "prompt", None) is not None:
+        return session.ids_from_text(args.prompt)
+    raise InputError("Give a prompt with --prompt TEXT or --input FILE.")
+
+
+def check_input_early(args: argparse.Namespace) -> None:
+    """Fail on a bad --input before spending seconds loading the model."""
+    from explorer.io.prompts import read_prompt_file
+
+    if getattr(args, "input", None):
+        read_prompt_file(args.input)
+    elif getattr(args, "prompt", None) is not None and not args.prompt.strip():
+        raise InputError("The prompt is empty; give some text to start from.")
+
+
+def open_session(args: argparse.Namespace, cfg: Config | None = None):
+    """Load the model named by the flags/config and return a Session (progress on stderr)."""
+    from explorer.engine.loading import load_model
+    from explorer.engine.model import ModelWrapper
+    from explorer.engine.session import Session
+
+    cfg = cfg or config_from_args(args)
+    loaded = load_model(cfg.model.name, device=cfg.model.device, bf16=cfg.model.bf16,
+                        trust_remote_code=cfg.model.trust_remote_code, progress=progress)
+    wrapper = ModelWrapper.from_loaded(loaded)
+    seed = args.seed if getattr(args, "seed", None) is not None else 0
+    return Session(wrapper, cfg, prompts=[[wrapper.bos_id if wrapper.bos_id is not None else 0]], seed=seed)

@@ -1,0 +1,1 @@
+"""The headless engine: model loading, incremental traces, the session. Never imports Textual or Rich."""

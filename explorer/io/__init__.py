@@ -1,0 +1,1 @@
+"""Files: prompt files, saved prompts, the autosaved session, exports. Never imports Textual or Rich."""
