@@ -161,8 +161,11 @@ def convert_gguf(gguf: Path, progress: Progress | None = None) -> Path:
     if entry.exists():  # a corrupt or partial entry: rebuild it
         shutil.rmtree(entry, ignore_errors=True)
     import torch
+    import transformers
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
 
     if progress:
         progress(f"Converting {gguf.name} to safetensors (first start only, ~30 s)…")
@@ -203,6 +206,47 @@ def convert_gguf(gguf: Path, progress: Progress | None = None) -> Path:
     return entry
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when huggingface.co answers a TCP connection within ``timeout`` seconds.
+
+    Run in a daemon thread because name resolution has no timeout of its own.
+    """
+    import socket
+    import threading
+
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
+    return bool(result and result[0])
+
+
+def hub_offline() -> bool:
+    """Whether hub access is off, by the environment or because the hub did not answer.
+
+    When the hub cannot be reached we switch huggingface_hub to offline mode, so a model
+    already in the local cache loads at once instead of after minutes of retries.
+    """
+    import huggingface_hub.constants as hub_constants
+
+    if hub_constants.HF_HUB_OFFLINE:
+        return True
+    if not hub_reachable():
+        hub_constants.HF_HUB_OFFLINE = True
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        return True
+    return False
+
+
 def _offline_message(name: str) -> str:
     return (
         f'Model "{name}" is not in the local Hugging Face cache and the hub cannot be reached; '
@@ -236,8 +280,12 @@ def load_model(
         ModelLoadError: with one sentence saying what went wrong and the way out.
     """
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # Our own progress lines replace transformers' bars, which would draw over the app's screen.
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
     source = resolve_source(name)
     dev = pick_device(device)
     dtype = torch.bfloat16 if bf16 else torch.float32
@@ -259,6 +307,12 @@ def load_model(
         load_from, hub_kwargs = source.ref, {}
     else:
         load_from, hub_kwargs = source.ref, {}
+        if hub_offline():
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(source.ref, "config.json")
+            if not isinstance(cached, str):
+                raise ModelLoadError(_offline_message(source.ref))
 
     if progress:
         progress(f"Loading {source.display_name}…")
@@ -290,8 +344,9 @@ def _explain_load_error(source: ModelSource, exc: Exception) -> ModelLoadError:
     text = str(exc)
     if source.kind == "hub":
         lowered = text.lower()
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false")
-        if offline or "offline" in lowered or "connection" in lowered or "resolve" in lowered or "couldn't connect" in lowered:
+        import huggingface_hub.constants as hub_constants
+
+        if hub_constants.HF_HUB_OFFLINE or "offline" in lowered or "connection" in lowered or "resolve" in lowered or "couldn't connect" in lowered:
             return ModelLoadError(_offline_message(source.ref))
         if "not a valid model identifier" in lowered or "repository not found" in lowered or "404" in lowered:
             return ModelLoadError(

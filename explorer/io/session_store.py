@@ -66,3 +66,47 @@ def load_saved_session(path: Path | None = None) -> SavedSession:
                             str(data.get("mode", "plain")), int(data.get("seed", 0)))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"The saved session {p} is damaged and cannot be resumed ({exc}).") from exc
+
+
+class Autosaver:
+    """Writes the newest session JSON in a background thread, never an older one after a newer.
+
+    ``submit`` is cheap (it stores the text and wakes the writer); ``flush`` writes what is
+    pending now, in the caller's thread (used on quit).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        import threading
+
+        self.path = Path(path) if path else session_file()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pending: str | None = None
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="autosave", daemon=True)
+        self._thread.start()
+
+    def submit(self, text: str) -> None:
+        with self._lock:
+            self._pending = text
+        self._wake.set()
+
+    def _write_pending(self) -> None:
+        with self._lock:
+            text, self._pending = self._pending, None
+            if text is None:
+                return
+            try:  # inside the lock: two writes never race, so the newest is the last one written
+                atomic_write_text(self.path, text)
+                self.last_error = None
+            except Exception as exc:  # reported by the app, never fatal
+                self.last_error = str(exc)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            self._write_pending()
+
+    def flush(self) -> None:
+        self._write_pending()

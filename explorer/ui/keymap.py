@@ -1,0 +1,64 @@
+"""Every key of the app in one table: the bindings, the help screen, the command palette and
+the random-keys test all read it, so they cannot drift apart.
+
+Keys follow the seed README (vim-style h/j/k/l, WASD-ish prompt keys). Terminals cannot send
+Ctrl+0 or Ctrl+$ (only the kitty keyboard protocol can), so Home and End do the same and
+the help screen says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    keys: str
+    """Textual key names, comma-separated (the first one is shown)."""
+    action: str
+    description: str
+    show: bool = False
+    """Shown in the footer."""
+    display: str = ""
+    """How the help screen writes the keys."""
+    group: str = "General"
+    label: str = ""
+    """Short footer label (default: the description)."""
+
+
+KEYMAP: tuple[KeySpec, ...] = (
+    KeySpec("up,k", "table_up", "Move up in the token table", display="↑ / k", group="Token table"),
+    KeySpec("down,j", "table_down", "Move down in the token table", display="↓ / j", group="Token table"),
+    KeySpec("right,l", "append", "Append the selected token", True, "→ / l", "Token table", "Append"),
+    KeySpec("left,h", "pop", "Remove the last token", True, "← / h", "Token table", "Back"),
+    KeySpec("d", "add_prompt", "Add the current prompt as a new entry", display="d", group="Prompts"),
+    KeySpec("a", "remove_prompt", "Remove the current prompt entry", display="a", group="Prompts"),
+    KeySpec("w", "next_prompt", "Next prompt", display="w", group="Prompts"),
+    KeySpec("s", "prev_prompt", "Previous prompt", display="s", group="Prompts"),
+    KeySpec("ctrl+r", "reset_prompt", "Reset the prompt to its original tokens", display="Ctrl+r", group="Prompts"),
+    KeySpec("x", "save_prompt", "Save the current prompt to a file", True, "x", "Prompts", "Save"),
+    KeySpec("e", "cycle_mode", "Cycle visualization modes", True, "e", "Modes", "Mode"),
+    KeySpec("p", "layer_toggle", "Layer views / SAE layer (when enabled)", display="p", group="Modes"),
+    KeySpec("z", "toggle_zscores", "Toggle z-scores", True, "z", "Modes", "Z-scores"),
+    KeySpec("c", "toggle_cursor", "Toggle the token cursor", display="c", group="Cursor"),
+    KeySpec("ctrl+j", "cursor_next", "Cursor to the next token", display="Ctrl+j", group="Cursor"),
+    KeySpec("ctrl+k", "cursor_prev", "Cursor to the previous token", display="Ctrl+k", group="Cursor"),
+    KeySpec("ctrl+w", "cursor_next_word", "Cursor to the next word", display="Ctrl+w", group="Cursor"),
+    KeySpec("ctrl+b", "cursor_prev_word", "Cursor to the previous word", display="Ctrl+b", group="Cursor"),
+    KeySpec("ctrl+0,home", "cursor_start", "Cursor to the start", display="Ctrl+0 / Home", group="Cursor"),
+    KeySpec("ctrl+dollar_sign,end", "cursor_end", "Cursor to the end", display="Ctrl+$ / End", group="Cursor"),
+    KeySpec("question_mark,f1", "help", "Show all keys", True, "? / F1", label="Help"),
+    KeySpec("ctrl+q", "quit", "Quit (the session is autosaved)", True, "Ctrl+q", label="Quit"),
+)
+
+
+def bindings():
+    """Textual Binding objects for KEYMAP (imported lazily to keep this module Textual-free)."""
+    from textual.binding import Binding
+
+    out = []
+    for spec in KEYMAP:
+        out.append(Binding(spec.keys, spec.action, spec.label or spec.description, show=spec.show,
+                           key_display=spec.display.split(" / ")[0] if spec.display else None,
+                           ))
+    return out

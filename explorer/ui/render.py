@@ -1,0 +1,91 @@
+"""Turning StepViews and ModeResults into Rich Text: colour scales, tokens, table cells.
+
+Everything is built with ``Text.append`` and never parsed as markup, so a prompt holding
+``[/b]`` or an ANSI escape is shown as the characters it is.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+
+
+def _hex(c: str) -> tuple[int, int, int]:
+    c = c.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def lerp_color(lo: str, hi: str, t: float) -> str:
+    """Colour between ``lo`` (t = 0) and ``hi`` (t = 1) through a light midpoint, as #rrggbb."""
+    t = 0.0 if t != t else max(0.0, min(1.0, t))  # NaN -> 0
+    a, b, mid = _hex(lo), _hex(hi), (0xF7, 0xF7, 0xF7)
+    if t < 0.5:
+        u = t / 0.5
+        rgb = tuple(round(x + (m - x) * u) for x, m in zip(a, mid))
+    else:
+        u = (t - 0.5) / 0.5
+        rgb = tuple(round(m + (y - m) * u) for m, y in zip(mid, b))
+    return "#%02x%02x%02x" % rgb
+
+
+def text_color_for(bg: str) -> str:
+    r, g, b = _hex(bg)
+    return "#000000" if (0.299 * r + 0.587 * g + 0.114 * b) > 140 else "#ffffff"
+
+
+def scale_color(value: float | None, lo: float, hi: float, colors: tuple[str, str]) -> str | None:
+    if value is None or value != value:
+        return None
+    t = 0.5 if hi == lo else (value - lo) / (hi - lo)
+    return lerp_color(colors[0], colors[1], t)
+
+
+def token_cell(text: str, kind: str) -> Text:
+    """A table cell for a token: whitespace visible, specials dim italic, raw bytes magenta."""
+    from explorer.engine.tokens import visible_whitespace
+
+    if kind == "special":
+        return Text(text, style="italic dim")
+    style = "magenta" if kind == "bytes" else ""
+    return Text(visible_whitespace(text), style=style)
+
+
+def prompt_text(tokens, colors: list[str | None], cursor: int | None) -> Text:
+    """The prompt as one Text: each token with its background colour; the cursor token in [brackets]."""
+    out = Text()
+    for i, tok in enumerate(tokens):
+        piece = tok.text.text
+        bg = colors[i] if i < len(colors) else None
+        style = Style(bgcolor=bg, color=text_color_for(bg)) if bg else Style()
+        if tok.text.kind == "special":
+            style += Style(italic=True, dim=bg is None)
+        elif tok.text.kind == "bytes":
+            style += Style(color="magenta") if not bg else Style()
+        if i == cursor:
+            out.append("[", style="bold yellow")
+            shown = piece.replace("\n", "↵\n") if piece.strip() == "" and piece else piece
+            out.append(shown or "∅", style + Style(bold=True, underline=True))
+            out.append("]", style="bold yellow")
+        else:
+            # Newlines stay line breaks; show a faint ↵ so a token that is only "\n" can be seen.
+            if "\n" in piece:
+                parts = piece.split("\n")
+                for j, part in enumerate(parts):
+                    if part:
+                        out.append(part, style)
+                    if j < len(parts) - 1:
+                        out.append("↵", Style(dim=True) + style)
+                        out.append("\n")
+            else:
+                out.append(piece, style)
+    return out
+
+
+def legend_bar(lo_label: str, hi_label: str, colors: tuple[str, str], width: int = 24) -> Text:
+    bar = Text()
+    bar.append(f"{lo_label} ")
+    for k in range(width):
+        c = lerp_color(colors[0], colors[1], k / (width - 1))
+        bar.append(" ", Style(bgcolor=c))
+    bar.append(f" {hi_label}")
+    return bar
