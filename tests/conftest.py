@@ -38,6 +38,32 @@ def tiny_tokenizer():
                                    unk_token="<unk>", pad_token="<pad>")
 
 
+@pytest.fixture(scope="session")
+def tiny_sp_tokenizer():
+    """The same words and ids as tiny_tokenizer, written SentencePiece style ("▁the").
+
+    Its tokens carry their leading space, so a prompt reads as text in the app and word
+    boundaries exist (used by the UI and session tests).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = list(dict.fromkeys(WORDS))
+    vocab = {(w if w.startswith("<") and w.endswith(">") else "▁" + w): i for i, w in enumerate(words)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>",
+                                   unk_token="<unk>", pad_token="<pad>")
+
+
+@pytest.fixture(scope="session")
+def tiny_sp_wrapper(tiny_llama, tiny_sp_tokenizer):
+    from explorer.engine.model import ModelWrapper
+
+    return ModelWrapper(tiny_llama, tiny_sp_tokenizer, name="tiny-llama", device="cpu")
+
+
 def _vocab(tok) -> int:
     return len(tok.get_vocab())
 
@@ -88,10 +114,10 @@ def test_config():
 
 
 @pytest.fixture
-def tiny_session(tiny_wrapper, test_config):
+def tiny_session(tiny_sp_wrapper, test_config):
     from explorer.engine.session import Session
 
-    return Session(tiny_wrapper, test_config, seed=0)
+    return Session(tiny_sp_wrapper, test_config, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ dropped, so holding a key never queues work and the newest state always wins.
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Callable
 
 from rich.text import Text
@@ -46,7 +46,7 @@ class ExplorerApp(App[None]):
     """
 
     TITLE = "Token Explorer"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses may live anywhere
     COMMANDS = App.COMMANDS | {ExplorerCommands}
     BINDINGS = bindings()
 
@@ -282,7 +282,7 @@ class ExplorerApp(App[None]):
             legend.append(r.legend)
             if any(v is not None for v in (r.color_values or r.values)):
                 legend.append("\n")
-                legend.append_text(legend_bar(f"{r.lo:g}", f"{r.hi:g}", r.colors))
+                legend.append_text(legend_bar(f"{r.lo:.3g}", f"{r.hi:.3g}", r.colors))
         cursor_line = self._cursor_line()
         details = Text("\n".join(r.details)) if r is not None and r.details else Text()
         self.query_one(ModePanel).show(legend, cursor_line, details)
