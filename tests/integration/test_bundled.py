@@ -55,3 +55,9 @@ def test_special_and_whitespace_tokens_render(bundled_wrapper):
     euro = w.encode("€")
     text = "".join(w.token_text(i).text for i in euro)
     assert text == "€" or "<0x" in text
+
+
+def test_escape_sequences_in_a_prompt_are_shown_as_text(bundled_wrapper):
+    ids = bundled_wrapper.encode("red \x1b[31malert\x1b[0m and [/b] markup")
+    shown = "".join(bundled_wrapper.token_text(i).text for i in ids)
+    assert "\x1b" not in shown and "\\x1b[31m" in shown and "[/b]" in shown
