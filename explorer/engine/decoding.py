@@ -41,10 +41,10 @@ STAGE_ORDER = ("sequence_bias", "repetition_penalty", "ban", "regex",
 
 def _as_seq(value) -> tuple[int, ...]:
     """One token id or a token-id sequence -> a tuple of ints."""
-    if isinstance(value, (int,)) and not isinstance(value, bool):
-        return (int(value),)
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise InputError(f"A banned or biased token must be a token id or a list of ids, found {value!r}.")
     try:
-        seq = tuple(int(v) for v in value)
+        seq = (int(value),) if isinstance(value, int) else tuple(int(v) for v in value)
     except (TypeError, ValueError):
         raise InputError(f"A banned or biased token must be a token id or a list of ids, found {value!r}.") from None
     if not seq:
@@ -368,7 +368,7 @@ def process_logits(logits: torch.Tensor, context_ids: Sequence[int], settings: D
             floor = not bool(wanted.any())
             if floor:
                 notes.append(f"{stage.name} would remove every token; like transformers "
-                             "(min_tokens_to_keep = 1) it keeps the most likely one.")
+                             "(min_tokens_to_keep = 1) it keeps the most likely token (and any tied with it).")
         summaries.append(StageSummary(
             name=stage.name, processor=type(stage.processor).__name__,
             survivors=int(alive_after.sum()), removed=int(newly.sum()),
