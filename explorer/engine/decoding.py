@@ -579,6 +579,9 @@ def generate_tokens(wrapper: "ModelWrapper", prompt_ids: Sequence[int], settings
             if stop_at_eos and token in wrapper.eos_ids:
                 stopped = "eos"
                 break
+            if constraint is not None and constraint.step(work.ids[len(prompt):] + [token]).finished:
+                stopped = "constraint"  # the match is complete: no forward pass for a token we will not use
+                break
             if len(work.ids) + 1 > wrapper.context_length:
                 stopped = "context"
                 break
