@@ -58,7 +58,7 @@ def decoding_requested(args: argparse.Namespace) -> bool:
 
 def check_decoding_early(args: argparse.Namespace):
     """Validate the numeric flags (and bias values) before the model loads; returns the settings without tokens."""
-    from explorer.engine.decoding import DecodingSettings
+    from explorer.engine.decoding_settings import DecodingSettings
 
     values = {name: getattr(args, name) for name, _ in _NUMERIC if getattr(args, name, None) is not None}
     for name, value in values.items():
