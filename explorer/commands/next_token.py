@@ -126,17 +126,15 @@ class _LabResult:
 
     def extra_rows(self, wrapper, view) -> list[dict]:
         """Banned and biased tokens outside the table, so a ban or a boost is visible."""
-        import torch
-
         shown = {c.id for c in view.candidates}
         settings = self.step.settings
         ids = [s[-1] for s in settings.bans] + [s[-1] for s, _ in settings.biases]
-        rank = torch.argsort(torch.argsort(self.step.raw_logits, descending=True))
+        raw = self.step.raw_logits
         rows = []
         for tid in dict.fromkeys(ids):
             if tid in shown:
                 continue
-            rows.append({"rank": int(rank[tid]) + 1, "token": wrapper.token_text(tid).text, "id": tid,
+            rows.append({"rank": int((raw > raw[tid]).sum()) + 1, "token": wrapper.token_text(tid).text, "id": tid,
                          "prob": float(self.step.raw_probs[tid]), "logit": float(self.step.raw_logits[tid]),
                          **_lab_fields(self.step, tid)})
         return rows

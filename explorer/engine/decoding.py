@@ -165,15 +165,17 @@ def process_logits(logits: torch.Tensor, context_ids: Sequence[int], settings: D
     removed = torch.full((vocab,), -1, dtype=torch.int16)
     summaries: list[StageSummary] = []
     scores = raw.clone()
+    alive_before = torch.isfinite(scores[0])  # [vocab] bool
     for index, stage in enumerate(stages):
         before = scores
-        alive_before = torch.isfinite(before[0])
         with torch.inference_mode():
             after = stage.processor(ctx, before.clone())
-        alive_after = torch.isfinite(after[0])
+        alive_after = after[0] > -math.inf  # processors only ever write -inf
         newly = alive_before & ~alive_after
-        removed[newly] = index
-        p_in = before.softmax(-1)[0]
+        removed.masked_fill_(newly, index)
+        n_removed = int(newly.sum())
+        # Mass of the kept tokens under the distribution entering the stage (1 when nothing went).
+        mass_kept = float((before.softmax(-1)[0] * alive_after).sum()) if n_removed else 1.0
         floor = False
         if stage.rule is not None:
             wanted = stage.rule(before)[0] & alive_before
@@ -183,10 +185,11 @@ def process_logits(logits: torch.Tensor, context_ids: Sequence[int], settings: D
                              "(min_tokens_to_keep = 1) it keeps the most likely token (and any tied with it).")
         summaries.append(StageSummary(
             name=stage.name, processor=type(stage.processor).__name__,
-            survivors=int(alive_after.sum()), removed=int(newly.sum()),
-            mass_kept=float(p_in[alive_after].sum()), raw_mass_kept=float(raw_probs[alive_after].sum()),
+            survivors=int(alive_after.sum()), removed=n_removed,
+            mass_kept=mass_kept, raw_mass_kept=float((raw_probs * alive_after).sum()),
             kept_by_floor=floor))
         scores = after
+        alive_before = alive_after
         if not bool(alive_after.any()):
             # Only bans + a constraint can do this; transformers would sample from NaNs. Keep the raw argmax.
             best = int(torch.argmax(raw[0]))
@@ -218,10 +221,10 @@ def lab_rows(step: ProcessedStep, render: Callable[[int], object], top_n: int, *
     k = min(top_n, key.shape[-1])
     ids = torch.topk(key, k).indices.tolist()
     extra = [int(t) for t in include if int(t) not in set(ids) and 0 <= int(t) < key.shape[-1]]
-    raw_rank = torch.argsort(torch.argsort(step.raw_logits, descending=True))  # [vocab] 0-based rank
     rows = []
     for tid in ids + extra:
-        rows.append(LabRow(rank=int(raw_rank[tid]) + 1, id=tid, text=render(tid),
+        rank = int((step.raw_logits > step.raw_logits[tid]).sum()) + 1  # ties share a rank
+        rows.append(LabRow(rank=rank, id=tid, text=render(tid),
                            raw_prob=float(step.raw_probs[tid]), processed_prob=float(step.probs[tid]),
                            raw_logit=float(step.raw_logits[tid]), processed_logit=float(step.scores[tid]),
                            removed_by=step.removed_by(tid)))
