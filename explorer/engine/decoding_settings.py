@@ -175,7 +175,6 @@ class DecodingSettings:
         return ", ".join(parts) or "sampling, no changes"
 
 
-
 @dataclass(frozen=True)
 class StageSummary:
     """What one stage did to the distribution."""
@@ -214,6 +213,8 @@ class LabRow:
 
 @dataclass(frozen=True)
 class LabView:
+    """The lab panel's data for one step: table rows, per-stage summary, survivors, notes."""
+
     rows: tuple[LabRow, ...]
     stages: tuple[StageSummary, ...]
     survivors: int
