@@ -82,6 +82,8 @@ class ExplorerApp(App[None]):
             with Vertical(id="left"):
                 yield PromptView(id="prompt")
                 yield ModePanel(id="mode-panel")
+                # Feature panels (decoding lab, ...) mount here; see explorer/ui/features/.
+                yield Vertical(id="extra-panels")
             yield TokenTable(id="table")
         yield Footer()
 
@@ -187,10 +189,19 @@ class ExplorerApp(App[None]):
         table = self.query_one(TokenTable)
         keep = table.cursor_row if previous_uid == msg.view.uid and self._keep_row else 0
         self._keep_row = False
-        table.show(msg.view.candidates, self.session.show_zscores, keep_row=keep)
+        self._render_table(keep_row=keep)
         self._refresh_mode()
+        self.on_step_ready()
 
     _keep_row = False
+
+    # ------------------------------------------------------------ hooks for features
+    def _render_table(self, keep_row: int = 0) -> None:
+        """Fill the next-token table from the current view. Features may override (call super)."""
+        self.query_one(TokenTable).show(self.view.candidates, self.session.show_zscores, keep_row=keep_row)
+
+    def on_step_ready(self) -> None:
+        """Called after each new StepView is shown. Features override and call super()."""
 
     def _cursor(self) -> int:
         return self.session.cursor_index()
@@ -464,8 +475,7 @@ class ExplorerApp(App[None]):
             return
         self.session.show_zscores = not self.session.show_zscores
         if self.ready:
-            table = self.query_one(TokenTable)
-            table.show(self.view.candidates, self.session.show_zscores, keep_row=table.cursor_row)
+            self._render_table(keep_row=self.query_one(TokenTable).cursor_row)
         self._render_all()
 
     def action_toggle_cursor(self) -> None:
