@@ -2,11 +2,15 @@
 
 Target ``f = log p(ids[t] | ids[:t])`` for the cursor token t (t >= 1); the inputs are the
 embeddings of tokens 0..t-1. Methods: integrated gradients (default; Gauss–Legendre,
-``steps`` = 50, baseline ``zero`` / ``pad`` / ``eos`` with BOS kept fixed), saliency
+``steps`` = 50, baseline ``zero`` / ``pad`` / ``eos``; the first position keeps its real
+embedding unless ``fix_first`` is false: BOS, or the attention-sink first token of a model
+without BOS, see ``explorer.engine.gradients``), saliency
 |∂f/∂e| and input × gradient. Per-token reduction over the embedding dimension:
 ``sum`` (default; signed sum, which keeps IG's completeness; for saliency a sum of
 absolute values) or ``l2`` (magnitude only). IG reports the completeness gap
-δ = Σ IG − (f(e) − f(e')) and its relative error, with a warning above 5 %.
+δ = Σ IG − (f(e) − f(e')) and its relative error, with a warning above 5 %. With ``refine``
+(default) the steps are doubled, up to 400, while that error is above 2 %; the steps used and
+each try are shown (Gauss–Legendre rules are not nested, so each try is a fresh integral).
 Never imports Textual or Rich.
 """
 
@@ -15,7 +19,7 @@ from __future__ import annotations
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
 from explorer.analyses.support import choice_param, ranked
 from explorer.engine.capture import input_embeddings
-from explorer.engine.gradients import baseline_embeddings, integrated_gradients, value_and_grad
+from explorer.engine.gradients import baseline_embeddings, integrated_gradients, is_bos, value_and_grad
 from explorer.errors import InputError
 
 METHODS = {"integrated_gradients": "integrated_gradients", "ig": "integrated_gradients",
@@ -24,7 +28,9 @@ METHODS = {"integrated_gradients": "integrated_gradients", "ig": "integrated_gra
 BASELINES = {"zero": "zero", "pad": "pad", "eos": "eos"}
 REDUCTIONS = {"sum": "sum", "l2": "l2"}
 WARN_ABOVE = 0.05
+REFINE_TARGET = 0.02
 MAX_STEPS = 1000
+MAX_REFINED_STEPS = 400
 
 _NAMES = {"integrated_gradients": "Integrated gradients", "saliency": "Saliency |∂f/∂e|",
           "input_x_gradient": "Input × gradient"}
@@ -38,7 +44,10 @@ class AttributionMode:
         ParamSpec("method", "integrated_gradients (ig), saliency or input_x_gradient (ixg)",
                   ("integrated_gradients", "saliency", "input_x_gradient"), "integrated_gradients"),
         ParamSpec("steps", "Gauss–Legendre steps for integrated gradients", (), 50),
-        ParamSpec("baseline", "integrated-gradients baseline (BOS kept fixed)", ("zero", "pad", "eos"), "zero"),
+        ParamSpec("baseline", "integrated-gradients baseline", ("zero", "pad", "eos"), "zero"),
+        ParamSpec("fix_first", "keep the first token (BOS / attention sink) at its real embedding in the baseline",
+                  (), True),
+        ParamSpec("refine", "double the IG steps (up to 400) until the completeness error is ≤ 2 %", (), True),
         ParamSpec("reduction", "per-token reduction over the embedding dimension", ("sum", "l2"), "sum"),
     )
 
@@ -48,6 +57,11 @@ class AttributionMode:
         method = choice_param(ctx, "method", "integrated_gradients", METHODS)
         baseline_kind = choice_param(ctx, "baseline", "zero", BASELINES)
         reduction = choice_param(ctx, "reduction", "sum", REDUCTIONS)
+        fix_first = ctx.params.get("fix_first", True)
+        refine = ctx.params.get("refine", True)
+        for key, flag in (("fix_first", fix_first), ("refine", refine)):
+            if not isinstance(flag, bool):
+                raise InputError(f"{key} must be true or false, found {flag!r}.")
         steps = ctx.params.get("steps")
         steps = 50 if steps is None else steps
         if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
@@ -64,21 +78,31 @@ class AttributionMode:
         details: list[str] = []
         extra: dict = {"method": method, "reduction": reduction, "target_index": t, "target_id": target}
         if method == "integrated_gradients":
-            base = baseline_embeddings(ctx.wrapper, ids, baseline_kind)
+            base = baseline_embeddings(ctx.wrapper, ids, baseline_kind, fix_first=fix_first)
             ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=steps)
+            history = [(ig.steps, ig.relative_error)]
+            # Automate SCIENCE.md's "suggest more steps": double until the completeness check passes.
+            while refine and ig.relative_error > REFINE_TARGET and ig.steps * 2 <= MAX_REFINED_STEPS:
+                ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=ig.steps * 2)
+                history.append((ig.steps, ig.relative_error))
             per_dim = ig.attributions  # [t, d]
             f_value = ig.f_input
             checks.update(completeness_delta=ig.delta, completeness_relative_error=ig.relative_error,
                           f_input=ig.f_input, f_baseline=ig.f_baseline)
-            bos_fixed = ctx.wrapper.bos_id is not None and ids[0] == ctx.wrapper.bos_id
-            details.append(f"baseline: {baseline_kind} embedding{' (BOS kept fixed)' if bos_fixed else ''}; "
-                           f"{steps} Gauss–Legendre steps")
+            first_fixed = fix_first or is_bos(ctx.wrapper, ids[0])
+            kept = ("BOS" if is_bos(ctx.wrapper, ids[0]) else "first token, the attention sink") if first_fixed else ""
+            details.append(f"baseline: {baseline_kind} embedding" + (f" ({kept} kept fixed, so its IG is 0)" if kept else "")
+                           + f"; {ig.steps} Gauss–Legendre steps")
+            if len(history) > 1:
+                details.append("steps doubled until the completeness error was ≤ 2 %: "
+                               + ", ".join(f"{k} → {e:.1%}" for k, e in history))
             details.append(f"f(input) = {ig.f_input:.4f}, f(baseline) = {ig.f_baseline:.4f}, Σ IG = "
                            f"{float(per_dim.sum()):.4f}, δ = {ig.delta:.2e} ({ig.relative_error:.2%})")
             if ig.relative_error > WARN_ABOVE:
                 details.insert(0, f"WARNING: completeness error {ig.relative_error:.1%} is above 5 %; "
                                   "raise steps for a trustworthy attribution.")
-            extra.update(baseline=baseline_kind, steps=steps, bos_fixed=bos_fixed)
+            extra.update(baseline=baseline_kind, steps=ig.steps, steps_requested=steps, first_fixed=first_fixed,
+                         refinement=[{"steps": k, "relative_error": e} for k, e in history])
         else:
             f, grad = value_and_grad(ctx.wrapper, embeds, target)  # scalar, [t, d]
             f_value = float(f)

@@ -36,13 +36,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None, metavar="N", help="integrated-gradients steps (default 50)")
     p.add_argument("--baseline", default=None, metavar="B", help="integrated-gradients baseline: zero | pad | eos")
     p.add_argument("--reduction", default=None, metavar="R", help="attribution per-token reduction: sum | l2")
+    p.add_argument("--free-first", action="store_true",
+                   help="integrated gradients: interpolate the first token too (default: it stays fixed, BOS/attention sink)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="integrated gradients: keep --steps even when the completeness error is above 2 %%")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_model_arguments(p)
 
 
 def _params(args: argparse.Namespace) -> dict:
     keys = ("layer", "head", "method", "steps", "baseline", "reduction")
-    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    params = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    if args.free_first:
+        params["fix_first"] = False
+    if args.no_refine:
+        params["refine"] = False
+    return params
 
 
 def _number(v):
