@@ -92,5 +92,5 @@ def ranked(ctx: AnalysisContext, scores: dict[int, float], top: int = 10) -> tup
     order = sorted(scores, key=lambda i: -scores[i])
     rows = [{"index": i, "id": int(ctx.view.ids[i]), "text": ctx.wrapper.token_text(int(ctx.view.ids[i])).text,
              "score": scores[i]} for i in order]
-    lines = [f"{r + 1:>2}. #{i:<4} {token_label(ctx, i):<16} {scores[i]:.4f}" for r, i in enumerate(order[:top])]
+    lines = [f"{r + 1:>2}. #{i:<4} {token_label(ctx, i):<16} {scores[i]:.4g}" for r, i in enumerate(order[:top])]
     return rows, lines
