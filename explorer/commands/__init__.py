@@ -3,6 +3,6 @@
 Each module has NAME, HELP, ``add_arguments(parser)`` and ``run(args) -> int``.
 """
 
-from explorer.commands import next_token
+from explorer.commands import logprobs, next_token, tree
 
-COMMANDS = [next_token]
+COMMANDS = [next_token, tree, logprobs]

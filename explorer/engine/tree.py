@@ -452,7 +452,7 @@ class _FrontierBuilder:
         root_entry.row = torch.ones(len(ids), dtype=torch.bool)
         root_entry.dist = self._dists(last)[0]
         self.peak_cache = max(self.peak_cache, self._cache_bytes())
-        self._report(1, len(ids))
+        self._report(1, 0)
 
     def _compute_level(self, queue: deque[_Entry]) -> bool:
         """One BFS level: distributions for every queued node that will need one. False if stopped."""
