@@ -429,7 +429,11 @@ class _FrontierBuilder:
 
     def _dists(self, logits: torch.Tensor) -> list[_Dist]:
         """Compact distributions for logits ``[b, vocab]``."""
-        probs = torch.softmax(logits.float(), dim=-1)  # [b, vocab]
+        # Softmax in place (max, exp, normalise): the level's logits are the largest temporary
+        # the builder makes ([b, vocab]), so no second copy is allocated for the probabilities.
+        probs = logits if logits.dtype == torch.float32 else logits.float()  # [b, vocab]
+        probs.sub_(probs.max(dim=-1, keepdim=True).values).exp_()
+        probs.div_(probs.sum(dim=-1, keepdim=True))
         top = torch.topk(probs, 1, dim=-1)
         out = []
         for r in range(probs.shape[0]):
