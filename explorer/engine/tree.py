@@ -317,6 +317,10 @@ def build_tree(
 
 
 def _check_architecture(wrapper: ModelWrapper) -> None:
+    impl = str(getattr(wrapper.model.config, "_attn_implementation", "") or "")
+    if "flash" in impl or "flex" in impl:
+        raise ExplorerError(f"Token trees need an attention that takes a custom mask; load the model with "
+                            f"sdpa or eager attention instead of {impl}.")
     types = getattr(wrapper.config, "layer_types", None)
     if types and not set(types) <= _SUPPORTED_LAYER_TYPES:
         odd = sorted(set(types) - _SUPPORTED_LAYER_TYPES)
