@@ -7,6 +7,7 @@ from explorer.analyses.energy import EnergyMode
 from explorer.analyses.entropy import EntropyMode
 from explorer.analyses.plain import PlainMode
 from explorer.analyses.probability import ProbabilityMode
+from explorer.analyses.sae_features import SaeFeaturesMode
 from explorer.errors import InputError
 
 ANALYSES: tuple[Analysis, ...] = (
@@ -14,6 +15,7 @@ ANALYSES: tuple[Analysis, ...] = (
     ProbabilityMode(),
     EntropyMode(),
     EnergyMode(),
+    SaeFeaturesMode(),
 )
 
 

@@ -3,6 +3,6 @@
 Each module has NAME, HELP, ``add_arguments(parser)`` and ``run(args) -> int``.
 """
 
-from explorer.commands import next_token
+from explorer.commands import next_token, sae
 
-COMMANDS = [next_token]
+COMMANDS = [next_token, sae]

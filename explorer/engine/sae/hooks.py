@@ -115,6 +115,18 @@ def capture(wrapper, ids: list[int] | tuple[int, ...], hooks: list[str]) -> dict
         AnalysisUnavailable: a hook that names a layer the model does not have, or a site
             the architecture does not expose.
     """
+    out = capture_batch(wrapper, [list(ids)], hooks)
+    return {name: t[0] for name, t in out.items()}
+
+
+@torch.no_grad()
+def capture_batch(wrapper, batch: list[list[int]], hooks: list[str]) -> dict[str, torch.Tensor]:
+    """Like :func:`capture` for several sequences of equal length: hook name -> ``[B, n, d]``.
+
+    Raises:
+        AnalysisUnavailable: a hook that names a layer the model does not have, or a site
+            the architecture does not expose.
+    """
     model = wrapper.model
     layers = decoder_layers(model)
     wanted: dict[str, tuple[int, str]] = {}
@@ -129,11 +141,11 @@ def capture(wrapper, ids: list[int] | tuple[int, ...], hooks: list[str]) -> dict
     out: dict[str, torch.Tensor] = {}
 
     def store(name: str, L: int, site: str, tensor: torch.Tensor) -> None:
-        t = _first(tensor)[0].detach().float()  # drop the batch dimension: [n, d]
+        t = _first(tensor).detach().float()  # [B, n, d]
         if site == "ln2.hook_normalized":
             mid_norm = _module(layers[L], site, L)[0]
             t = t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + _norm_eps(mid_norm))
-        out[name] = t.reshape(t.shape[0], -1).cpu()
+        out[name] = t.reshape(t.shape[0], t.shape[1], -1).cpu()
         if len(out) == len(wanted):
             raise _Captured
 
@@ -143,14 +155,16 @@ def capture(wrapper, ids: list[int] | tuple[int, ...], hooks: list[str]) -> dict
             if where == "input":
                 def pre_hook(mod, args, kwargs, _n=name, _L=L, _s=site):
                     x = args[0] if args else kwargs.get("hidden_states", next(iter(kwargs.values())))
-                    store(_n, _L, _s, x.unsqueeze(0) if x.dim() == 2 else x)
+                    store(_n, _L, _s, x)
                 stack.enter_context(module.register_forward_pre_hook(pre_hook, with_kwargs=True))
             else:
                 def fwd_hook(mod, args, output, _n=name, _L=L, _s=site):
-                    y = _first(output)
-                    store(_n, _L, _s, y.unsqueeze(0) if y.dim() == 2 else y)
+                    store(_n, _L, _s, _first(output))
                 stack.enter_context(module.register_forward_hook(fwd_hook))
-        input_ids = torch.tensor([list(ids)], dtype=torch.long, device=wrapper.device)  # [1, n]
+        lengths = {len(b) for b in batch}
+        if len(lengths) != 1:
+            raise ValueError("capture_batch needs sequences of one length (no padding)")
+        input_ids = torch.tensor([list(b) for b in batch], dtype=torch.long, device=wrapper.device)  # [B, n]
         try:
             model(input_ids=input_ids, use_cache=False)
         except _Captured:
