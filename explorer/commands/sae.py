@@ -163,7 +163,8 @@ def _train(args: argparse.Namespace) -> int:
     progress(f"Training a {args.kind} SAE (width {args.width}) on blocks.{args.layer}.hook_resid_post of {w.name} "
              f"into {out}")
     report = Trainer(w, settings, out, resume=args.resume, progress=Progress()).run()
-    figures = {"fvu": report.fvu, "l0": report.l0, "dead_fraction": report.dead_fraction,
+    figures = {"fvu": report.fvu, "fvu_all_tokens": report.fvu_all_tokens, "massive_tokens": report.massive_tokens,
+               "l0": report.l0, "dead_fraction": report.dead_fraction,
                "dead_fraction_heldout": report.dead_fraction_heldout, "heldout_tokens": report.heldout_tokens,
                "train_tokens": report.train_tokens, "steps": report.steps, "seconds": report.seconds,
                "out": report.out, "source": report.source}
@@ -173,7 +174,8 @@ def _train(args: argparse.Namespace) -> int:
     fvu = "nan" if math.isnan(report.fvu) else f"{report.fvu:.4f}"
     print(f"SAE written to {report.out} (cfg.json, sae_weights.safetensors, feature_index.sqlite, training.json)")
     print(f"trained on {report.train_tokens:,} tokens of {report.source}; {report.steps} steps, {report.seconds:.0f} s")
-    print(f"held-out ({report.heldout_tokens:,} tokens): FVU {fvu}, L0 {report.l0:.1f}")
+    print(f"held-out ({report.heldout_tokens:,} tokens): FVU {fvu}, L0 {report.l0:.1f} "
+          f"(FVU {report.fvu_all_tokens:.4f} with the {report.massive_tokens} massive-activation sink tokens included)")
     print(f"dead features: {report.dead_fraction * 100:.1f}% never active on the {report.train_tokens + report.heldout_tokens:,} "
           f"scanned tokens ({report.dead_fraction_heldout * 100:.1f}% inactive on the held-out tokens alone)")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -283,3 +284,39 @@ def test_labels_from_neuronpedia_jsonl_gz(tmp_path):
     labels = load_labels(tmp_path)
     assert labels.get(3) == "cats" and labels.get(7) == "the word the" and labels.get(4) is None
     assert labels.skipped_lines == 2
+
+
+def test_hub_entry_offline_is_one_sentence(monkeypatch):
+    from explorer.config import load_config
+    from explorer.engine.sae.hub import entry_files
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = load_config(Path(__file__).resolve().parents[2] / "config_gemma.toml")
+    [entry] = cfg.sae
+    with pytest.raises(SaeLoadError) as exc:
+        entry_files(entry, Path("."))
+    msg = str(exc.value)
+    assert "layer_12/width_16k/average_l0_82/params.npz" in msg and "google/gemma-scope-2b-pt-res" in msg
+    assert "not in the local Hugging Face cache" in msg and "\n" not in msg
+
+
+def test_gemma_scope_hooks_are_inferred_from_the_repo_name():
+    from explorer.engine.sae.gemma_scope import infer_hooks
+
+    where = "google/gemma-scope-2b-pt-res/layer_12/width_16k/average_l0_82/params.npz"
+    assert infer_hooks(where, None) == ("blocks.12.hook_resid_post", "blocks.12.hook_resid_post")
+    assert infer_hooks("google/gemma-scope-2b-pt-mlp/layer_3/width_16k/x", None)[0] == "blocks.3.hook_mlp_out"
+    assert infer_hooks("google/gemma-scope-2b-pt-att/layer_3/width_16k/x", None)[0] == "blocks.3.attn.hook_z"
+
+
+def test_sink_tokens_are_left_out_of_the_fvu_denominator():
+    from explorer.engine.sae.base import ordinary_rows, variance_denominator
+
+    y = rand(12, 8, seed=5, scale=1.0)
+    y[0] *= 50  # position 0: the attention sink
+    y[7] *= 200  # a massive activation mid-prompt
+    keep = ordinary_rows(y)
+    assert keep.tolist() == [i not in (0, 7) for i in range(12)]
+    rows = y[keep]
+    assert variance_denominator(y) == pytest.approx(float(((rows - rows.mean(0)) ** 2).sum(-1).mean()))
+    assert variance_denominator(y[:1]) is None

@@ -288,15 +288,32 @@ def squared_error(y: torch.Tensor, y_hat: torch.Tensor) -> torch.Tensor:
     return ((y.float() - y_hat.float()) ** 2).sum(dim=-1)
 
 
-def variance_denominator(y: torch.Tensor, skip_first: bool = True) -> float | None:
-    """Mean over tokens of ``‖y_t − ȳ‖²``, the FVU denominator; None when it is undefined.
+MASSIVE_FACTOR = 10.0
 
-    The first position (BOS or the first word) is the attention sink: its residual norm is
-    many times the others', so with ``skip_first`` it is left out of the mean and the
-    variance when the prompt has at least three tokens; otherwise every other token
-    would look perfectly reconstructed next to it.
+
+def ordinary_rows(y: torch.Tensor, skip_first: bool = True) -> torch.Tensor:
+    """Which tokens count for FVU statistics: a bool mask ``[n]``.
+
+    Left out: position 0 (when the prompt has at least three tokens) and "massive activation"
+    tokens whose norm is over ``MASSIVE_FACTOR`` times the median norm. Both are attention
+    sinks: in SmolLM2's residual stream their norm is ~100-200x the others', so a single one
+    holds most of a prompt's variance and would make every other token look perfectly
+    reconstructed (and the SAE look far better than it is).
     """
-    rows = y[1:] if skip_first and y.shape[0] >= 3 else y
+    n = y.shape[0]
+    keep = torch.ones(n, dtype=torch.bool)
+    if skip_first and n >= 3:
+        keep[0] = False
+    norms = y.float().norm(dim=-1).cpu()
+    if keep.sum() >= 2:
+        keep &= norms <= MASSIVE_FACTOR * norms[keep].median()
+    return keep
+
+
+def variance_denominator(y: torch.Tensor, skip_first: bool = True) -> float | None:
+    """Mean over the ordinary tokens (see ``ordinary_rows``) of ``‖y_t − ȳ‖²``, ȳ their mean:
+    the FVU denominator of one token; None when fewer than two tokens count."""
+    rows = y[ordinary_rows(y, skip_first)]
     if rows.shape[0] < 2:
         return None
     var = float(((rows.float() - rows.float().mean(dim=0)) ** 2).sum(dim=-1).mean())

@@ -66,6 +66,13 @@ def fingerprint(path: Path) -> str:
     return digest
 
 
+def feature_cache_dir() -> Path:
+    """Where computed feature activations are cached on disk (safe to delete)."""
+    from explorer.paths import cache_dir
+
+    return cache_dir() / "sae_features"
+
+
 def _hook_width(wrapper, hook: str) -> int:
     cfg = wrapper.config
     _, site = parse_hook(hook)
@@ -124,9 +131,7 @@ class SaeCatalog:
         src = Path(config.source)
         self.base_dir = base_dir or (src.parent if src.is_file() else Path.cwd())
         if cache is None:
-            from explorer.paths import cache_dir
-
-            cache = FeatureCache(config.display.cache_size, cache_dir() / "sae_features")
+            cache = FeatureCache(config.display.cache_size, feature_cache_dir())
         self.cache = cache
         self.entries: dict[int, SaeEntry] = {}
         for e in config.sae:

@@ -129,6 +129,7 @@ def write_index(path: Path, acc: TopContexts, docs: list[list[str]], meta: dict[
                                  "".join(toks[pos + 1:pos + 1 + window[1]])))
             con.executemany("INSERT INTO contexts VALUES (?, ?, ?, ?, ?, ?)", rows)
         con.close()
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are files to share
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -6,9 +6,10 @@ encodes every token; the result keeps, per token, the active features sorted by 
 denominator, so the cursor can move and a feature can be selected without model work.
 
 FVU of token t = ``‖y_t − ŷ_t‖² / mean_s ‖y_s − ȳ‖²``, the mean and the variance taken over
-the prompt's tokens after the first (the attention sink, whose norm dwarfs the rest; see
-``base.variance_denominator``). The prompt FVU is ``Σ_t ‖y_t − ŷ_t‖² / Σ_t ‖y_t − ȳ‖²`` over
-the same tokens. Never imports Textual or Rich.
+the prompt's ordinary tokens: not the first, and not "massive activation" tokens with a norm
+over 10x the median (attention sinks, whose norm dwarfs the rest; see ``base.ordinary_rows``).
+The prompt FVU is ``Σ_t ‖y_t − ŷ_t‖² / Σ_t ‖y_t − ȳ‖²`` over the same ordinary tokens. A
+sink token still gets its own FVU against that denominator (usually far above 1): the truth. Never imports Textual or Rich.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from explorer.engine.sae.base import Sae, l0, squared_error, variance_denominator
+from explorer.engine.sae.base import Sae, l0, ordinary_rows, squared_error, variance_denominator
 from explorer.engine.sae.clt import CrossLayerTranscoder
 from explorer.engine.sae.hooks import capture
 
@@ -109,7 +110,7 @@ class PromptFeatures:
 
 
 def _prompt_fvu(y: torch.Tensor, sq_err: torch.Tensor) -> float | None:
-    rows = slice(1, None) if y.shape[0] >= 3 else slice(None)
+    rows = ordinary_rows(y)
     yy = y[rows].float()
     if yy.shape[0] < 2:
         return None

@@ -164,6 +164,7 @@ def save_saelens(sae: Sae, directory: Path, metadata: dict[str, Any] | None = No
     fd, tmp = tempfile.mkstemp(prefix=".sae_weights.", suffix=".tmp", dir=directory)
     os.close(fd)
     save_file(tensors, tmp, metadata={"format": "pt"})
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are files to share
     os.replace(tmp, directory / WEIGHTS_FILE)
     from explorer.io.atomic import atomic_write_text
 

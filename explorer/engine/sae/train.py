@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.engine.sae.base import Sae
+from explorer.engine.sae.base import Sae, ordinary_rows
 from explorer.engine.sae.feature_index import INDEX_FILE, TopContexts, write_index
 from explorer.engine.sae.hooks import capture_batch
 from explorer.engine.sae.saelens import save_saelens
@@ -88,7 +88,12 @@ class TrainSettings:
 @dataclass
 class TrainReport:
     fvu: float
-    """Held-out Σ‖x − x̂‖² / Σ‖x − x̄‖² (tokens after the first of each document)."""
+    """Held-out Σ‖x − x̂‖² / Σ‖x − x̄‖² over ordinary tokens (not the first of a document, not
+    the rare massive-activation sinks with a norm over 10x the median; see base.ordinary_rows)."""
+    fvu_all_tokens: float
+    """The same over every held-out token, sinks included (dominated by them: read with care)."""
+    massive_tokens: int
+    """Held-out tokens left out of ``fvu`` as massive-activation sinks."""
     l0: float
     """Mean number of active features per held-out token."""
     dead_fraction: float
@@ -488,13 +493,17 @@ class Trainer:
     def _finish(self) -> TrainReport:
         sae = self.model.to_sae(self.state["scale"], self.hook, str(self.out / "sae_weights.safetensors"))
         held = torch.cat(self.heldout_acts).float() if self.heldout_acts else torch.zeros(0, self.d)
+        fvu = fvu_all = float("nan")
+        l0, massive, fired_held = float("nan"), 0, torch.zeros(sae.d_sae, dtype=torch.bool)
         if held.shape[0] >= 2:
             f, x_hat = sae.forward(held)
-            fvu = float(((held - x_hat) ** 2).sum() / ((held - held.mean(0)) ** 2).sum())
+            fvu_all = float(((held - x_hat) ** 2).sum() / ((held - held.mean(0)) ** 2).sum())
+            keep = ordinary_rows(held, skip_first=False)  # position 0 was never stored
+            massive = int((~keep).sum())
+            hk, xk = held[keep], x_hat[keep]
+            fvu = float(((hk - xk) ** 2).sum() / ((hk - hk.mean(0)) ** 2).sum())
             l0 = float((f != 0).sum(-1).float().mean())
             fired_held = (f != 0).any(0)
-        else:
-            fvu, l0, fired_held = float("nan"), float("nan"), torch.zeros(sae.d_sae, dtype=torch.bool)
         # the feature index: every buffered and held-out token through the encoder
         acc = TopContexts(sae.d_sae, top_n=8)
         all_docs = self.docs + self.heldout_docs
@@ -518,12 +527,13 @@ class Trainer:
         doc_texts = [[text_of.setdefault(t, render(t).text) for t in doc] for doc in all_docs]
         dead_fraction = float((acc.counts == 0).mean())
         report = TrainReport(
-            fvu=fvu, l0=l0, dead_fraction=dead_fraction, dead_fraction_heldout=float((~fired_held).float().mean()),
+            fvu=fvu, fvu_all_tokens=fvu_all, massive_tokens=massive, l0=l0, dead_fraction=dead_fraction, dead_fraction_heldout=float((~fired_held).float().mean()),
             heldout_tokens=int(held.shape[0]), train_tokens=len(self.rows), steps=int(self.state["step"]),
             seconds=round(self.state["elapsed_before"] + self._elapsed(), 1), out=str(self.out),
             source=self.source.description, history=self.state["history"],
         )
-        quality = {"heldout_fvu": fvu, "heldout_l0": l0, "dead_fraction": dead_fraction,
+        quality = {"heldout_fvu": fvu, "heldout_fvu_all_tokens": fvu_all, "heldout_massive_tokens": massive,
+                   "heldout_l0": l0, "dead_fraction": dead_fraction,
                    "heldout_tokens": report.heldout_tokens, "train_tokens": report.train_tokens}
         save_saelens(sae, self.out, metadata={
             "model_name": self.w.name, "hook_name": self.hook, "context_size": self.s.context, "prepend_bos": False,
