@@ -16,6 +16,7 @@ from explorer.analyses.local_bias import LocalBiasMode
 from explorer.analyses.plain import PlainMode
 from explorer.analyses.probability import ProbabilityMode
 from explorer.analyses.residual import ResidualMode
+from explorer.analyses.sae_features import SaeFeaturesMode
 from explorer.errors import InputError
 
 ANALYSES: tuple[Analysis, ...] = (
@@ -32,6 +33,7 @@ ANALYSES: tuple[Analysis, ...] = (
     LayerCorrelationMode(),
     AttributionMode(),
     EmbeddingPcaMode(),
+    SaeFeaturesMode(),
 )
 
 
