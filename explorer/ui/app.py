@@ -223,6 +223,8 @@ class ExplorerApp(ModeViewsMixin, App[None]):
             return
         analysis = get_analysis(self.session.mode)
         params = dict(self.mode_params.get(analysis.name, {}))
+        if analysis.name == "sae_features":  # the SAE entries live in the config
+            params.update(config=self.session.config, cross_layer=self.cross_layer)
         ctx = AnalysisContext(self.view, self.session.wrapper, self._cursor(), params, cache=self.result_cache)
         key = result_key(analysis, ctx)
         self.mode_error = None
@@ -293,7 +295,7 @@ class ExplorerApp(ModeViewsMixin, App[None]):
         if self.mode_error:
             legend.append(self.mode_error, "italic red")
         elif r is None:
-            legend.append("computing…", "italic yellow")
+            legend.append("Loading features…" if analysis.name == "sae_features" else "computing…", "italic yellow")
         else:
             legend.append(r.legend)
             if any(v is not None for v in (r.color_values or r.values)):
@@ -464,6 +466,9 @@ class ExplorerApp(ModeViewsMixin, App[None]):
             return
         from explorer.analyses import analysis_names
 
+        if self.session.mode == "sae_features":
+            self.cycle_sae_layer()
+            return
         names = analysis_names()
         if "layer_prob" not in names:
             self.notify("Layer views are not available in this build.", severity="warning")

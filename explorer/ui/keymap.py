@@ -46,6 +46,8 @@ KEYMAP: tuple[KeySpec, ...] = (
     KeySpec("m", "cycle_method", "Mode option: next method (rollout/raw, IG/saliency/input×gradient)", display="m", group="Modes"),
     KeySpec("M", "cycle_baseline", "Mode option: next attribution baseline (zero/pad/eos)", display="M", group="Modes"),
     KeySpec("v", "cycle_series", "Plot the next per-layer series of the mode", display="v", group="Modes"),
+    KeySpec("f", "feature_next", "SAE mode: colour by the next of the cursor token's top features", display="f", group="Modes"),
+    KeySpec("F", "feature_prev", "SAE mode: colour by the previous feature", display="F", group="Modes"),
     KeySpec("z", "toggle_zscores", "Toggle z-scores", True, "z", "Modes", "Z-scores"),
     KeySpec("c", "toggle_cursor", "Toggle the token cursor", display="c", group="Cursor"),
     KeySpec("ctrl+j", "cursor_next", "Cursor to the next token", display="Ctrl+j", group="Cursor"),

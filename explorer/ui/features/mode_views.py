@@ -123,6 +123,48 @@ class ModeViewsMixin:
         self.plot_series[name] = self.plot_series.get(name, 0) + 1
         self._render_plot()
 
+    # ------------------------------------------------------------ SAE features
+    def cycle_sae_layer(self) -> None:
+        """Key p in the SAE mode: the next configured SAE layer."""
+        from explorer.analyses.sae_features import SaeFeaturesMode
+        from explorer.errors import ExplorerError
+
+        current = self.mode_params.get("sae_features", {}).get("layer")
+        if current is None and self.mode_result is not None:
+            current = self.mode_result.extra.get("layer")
+        try:
+            layer = SaeFeaturesMode.next_layer(self.session.config, self.session.wrapper, current)
+        except ExplorerError as exc:
+            self.notify(exc.message, severity="warning")
+            return
+        params = self.mode_params.setdefault("sae_features", {})
+        params.pop("feature", None)  # feature numbers belong to one SAE
+        self._set_param("layer", layer)
+        self.notify(f"SAE layer {layer}", timeout=2)
+
+    def _step_feature(self, delta: int) -> None:
+        if self.session is None or not self.ready:
+            return
+        if self.session.mode != "sae_features":
+            self.notify("f / F select a feature in the SAE features mode (cycle modes with e).",
+                        severity="warning", timeout=3)
+            return
+        r = self.mode_result
+        features = [f["index"] for f in (r.extra.get("features") or [])] if r is not None else []
+        if not features:
+            self.notify("No active feature at this token to select.", severity="warning", timeout=3)
+            return
+        order = [None] + features  # None = colour by the cursor token's strongest feature
+        current = self.mode_params.get("sae_features", {}).get("feature")
+        i = order.index(current) if current in order else 0
+        self._set_param("feature", order[(i + delta) % len(order)])
+
+    def action_feature_next(self) -> None:
+        self._step_feature(+1)
+
+    def action_feature_prev(self) -> None:
+        self._step_feature(-1)
+
     # ------------------------------------------------------------ panel extras
     def _render_plot(self) -> None:
         panel = self.query_one(ModePanel)
