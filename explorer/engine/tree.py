@@ -247,10 +247,6 @@ class _Dist:
     top_prob: float
 
 
-class MemoryLimitReached(ExplorerError):
-    title = "Memory limit"
-
-
 def default_memory_budget(device: str) -> int | None:
     """Bytes the tree may use for its cache and temporaries: half the free memory of the device."""
     if device.startswith("cuda") and torch.cuda.is_available():
