@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from explorer.errors import ExplorerError, InputError
 from explorer.ui.commands import ExplorerCommands
+from explorer.ui.features.decoding_lab import DecodingLabMixin
 from explorer.ui.keymap import bindings
 from explorer.ui.messages import LoadProgressed, ModeComputed, SessionLoaded, StepComputed
 from explorer.ui.render import legend_bar, prompt_text, scale_color
@@ -33,8 +34,8 @@ from explorer.ui.widgets.token_table import TokenTable
 log = logging.getLogger(__name__)
 
 
-class ExplorerApp(App[None]):
-    """The token explorer.
+class ExplorerCore(App[None]):
+    """The token explorer without its features (``ExplorerApp`` at the end adds them).
 
     Args:
         session: a ready Session (tests pass a tiny one), or None with ``loader``.
@@ -530,3 +531,11 @@ class ExplorerApp(App[None]):
             self._autosaver.submit(session_to_json(self.session))
             self._autosaver.flush()
         self.exit()
+
+
+class ExplorerApp(DecodingLabMixin, ExplorerCore):
+    """The token explorer: the core screen plus the features of explorer/ui/features/.
+
+    The feature mixins come before ExplorerCore in the bases, so their overrides of the core's
+    hooks (``_render_table``, ``on_step_ready``, ...) run first and reach the core with super().
+    """
