@@ -35,7 +35,7 @@ GENERATE_N = 20
 """Tokens the N key generates."""
 BIAS_STEP = 2.0
 """Logits added (B) or taken away (V) per press."""
-LAB_TABLE_WIDTH = 62
+LAB_TABLE_WIDTH = 56
 
 #: Short stage names for the table's "cut by" column.
 STAGE_LABELS = {"sequence_bias": "bias", "repetition_penalty": "rep-pen", "ban": "ban", "regex": "regex",
@@ -113,6 +113,33 @@ class _FromConstraintStart:
 
     def step(self, generated_ids):
         return self.tracker.step(self.before + list(generated_ids))
+
+
+def _allowed_view(wrapper, trace, settings: DecodingSettings, top_n: int, allowed: list[int], order: str):
+    """Like decoding.lab_view, but the rows are the tokens the regex allows (best first), so the
+    table is limited to tokens that keep the text a possible match."""
+    import torch
+
+    from explorer.engine.decoding import lab_rows, process_logits
+    from explorer.engine.decoding_settings import LabView
+
+    step = process_logits(trace.last_row(), trace.ids, settings, eos_ids=wrapper.eos_ids, allowed_ids=allowed)
+    ids = torch.tensor(allowed, dtype=torch.long)  # [n_allowed]
+    key = step.raw_logits[ids] if order == "raw" else step.probs[ids]
+    best = ids[torch.argsort(key, descending=True, stable=True)[:top_n]].tolist()
+    rows = lab_rows(step, wrapper.token_text, 0, include=best)
+    return LabView(rows=rows, stages=step.stages, survivors=step.survivors, vocab_size=int(step.scores.shape[-1]),
+                   notes=step.notes, settings=settings)
+
+
+def _pct(x: float) -> str:
+    """A share as a percentage, keeping small ones readable (a regex may keep 0.0003 % of the mass)."""
+    return f"{x:8.2%}" if x >= 0.001 or x == 0 else f"{x * 100:7.2g}%"
+
+
+def prob_text(p: float) -> str:
+    """A probability in 7 characters; tiny ones in scientific notation rather than 0.0000."""
+    return f"{p:.4f}" if p >= 1e-4 or p == 0 else f"{p:.1e}"
 
 
 def _regex_file(text: str) -> Path | None:
@@ -252,7 +279,10 @@ class DecodingLabMixin:
                     state = constraint.tracker.step(list(snapshot[1][constraint.start:]))
                     if state.error is None and not state.finished:
                         allowed = state.allowed_ids()
-                view = lab_view(wrapper, trace, settings, top_n, allowed_ids=allowed, order=order)
+                if allowed is None:
+                    view = lab_view(wrapper, trace, settings, top_n, order=order)
+                else:
+                    view = _allowed_view(wrapper, trace, settings, top_n, allowed, order)
         except ExplorerError as exc:
             self.post_message(LabScored(key, None, state, exc.message))
             return
@@ -292,8 +322,8 @@ class DecodingLabMixin:
         if processed is None:
             lab = Text("…", style="italic yellow")
         else:
-            lab = Text(f"{processed:.4f}", style=style or ("bold" if processed > raw + 1e-9 else ""))
-        return [Text(str(rank), style="dim"), token, Text(str(tid), style="dim"), Text(f"{raw:.4f}", style=style),
+            lab = Text("—" if gone else prob_text(processed), style=style or ("bold" if processed > raw + 1e-9 else ""))
+        return [Text(str(rank), style="dim"), token, Text(str(tid), style="dim"), Text(prob_text(raw), style=style),
                 lab, Text(STAGE_LABELS.get(removed_by, removed_by or ""), style="italic red" if gone else "")]
 
     def _lab_panel(self) -> LabPanel:
@@ -323,9 +353,9 @@ class DecodingLabMixin:
                     continue
                 spec = ls.SETTINGS[col]
                 chosen = col == self.lab_selected
-                cell = Text(("▸ " if chosen else "  ") + f"{spec.label:<19}")
+                cell = Text(("▸ " if chosen else "  ") + f"{spec.short:<12}")
                 value = ls.format_value(s, col)
-                cell.append(f"{value:<9}", "bold" if not ls.is_off(s, col) else "dim")
+                cell.append(f"{value:<10}", "bold" if not ls.is_off(s, col) else "dim")
                 if chosen:
                     cell.stylize("reverse")
                 t.append_text(cell)
@@ -339,8 +369,8 @@ class DecodingLabMixin:
                 t.append("  re-scoring…", "italic yellow")
             t.append("\n")
             for st in v.stages:
-                t.append(f"  {st.name:<18} {st.survivors:>6} left  {st.mass_kept:7.2%} of its input  "
-                         f"{st.raw_mass_kept:7.2%} of raw mass", "red" if st.kept_by_floor else "")
+                t.append(f"  {STAGE_LABELS.get(st.name, st.name):<9}{st.survivors:>6} left {_pct(st.mass_kept)} of its input "
+                         f"{_pct(st.raw_mass_kept)} of raw", "red" if st.kept_by_floor else "")
                 if st.kept_by_floor:
                     t.append("  (kept the best one)", "red")
                 t.append("\n")
@@ -410,6 +440,8 @@ class DecodingLabMixin:
         self._lab_follow_id = None
         panel = self._lab_panel()
         panel.display = on
+        # The panel takes the height it needs (the prompt keeps the rest); off, app.tcss decides again.
+        self.query_one("#extra-panels").styles.height = "auto" if on else None
         self._render_table(keep_row=self.query_one(TokenTable).cursor_row)
         self._lab_rescore()
 

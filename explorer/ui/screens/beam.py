@@ -215,10 +215,15 @@ class BeamScreen(ModalScreen[bool]):
             for state in step.candidates:
                 node.add_leaf(self._beam_label(state, winner), data=state)
         root.expand()
-        tree.move_cursor(fin.children[0] if fin.children else fin)
+        first = fin.children[0] if fin.children else fin
+        tree.get_node_at_line(0)  # lays the lines out now: until then every node's line is -1
+        tree.move_cursor(first, animate=False)
+        self._show_details(first.data)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
-        state = event.node.data
+        self._show_details(event.node.data)
+
+    def _show_details(self, state) -> None:
         details = self.query_one("#beam-details", Static)
         if state is None or self.result is None:
             return

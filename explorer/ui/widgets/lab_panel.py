@@ -14,7 +14,7 @@ class LabPanel(VerticalScroll):
     can_focus = False
 
     DEFAULT_CSS = """
-    LabPanel { height: auto; max-height: 100%; border: round $warning; padding: 0 1; }
+    LabPanel { height: auto; max-height: 24; border: round $warning; padding: 0 1; }
     LabPanel > Static { width: 1fr; }
     """
 

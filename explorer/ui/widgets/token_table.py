@@ -55,13 +55,9 @@ class TokenTable(DataTable):
             rows: one list of cells per row.
             keep_row: the row to put the cursor on (clamped).
         """
-        keys = [key for _, key in columns]
-        if [k.value for k in self.columns] != keys:
-            self.clear(columns=True)
-            for label, key in columns:
-                self.add_column(label, key=key)
-        else:
-            self.clear()
+        self.clear(columns=True)  # new columns each time, so their widths fit these rows
+        for label, key in columns:
+            self.add_column(label, key=key)
         self._zscores = None  # show() rebuilds its own columns next time
         for i, cells in enumerate(rows):
             self.add_row(*cells, key=str(i))
