@@ -25,6 +25,19 @@ class AnalysisContext:
     """Index of the token under the cursor (the last token when the cursor follows the end)."""
     params: dict[str, Any] = field(default_factory=dict)
     """Mode options (layer, method, steps...), also the cache key together with the ids."""
+    cache: Any = None
+    """A ResultCache (explorer.analyses.cache) whose capture store lazy modes share; None = no reuse."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One option a mode accepts in ``AnalysisContext.params`` (for the UI and ``analyze --help``)."""
+
+    key: str
+    help: str
+    choices: tuple[str, ...] = ()
+    """Allowed values for a choice option; empty for integers."""
+    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -61,3 +74,8 @@ class Analysis(Protocol):
     """True when computing needs model work beyond the trace (run in a worker, cached)."""
 
     def compute(self, ctx: AnalysisContext) -> ModeResult: ...
+
+
+def mode_params(analysis: Analysis) -> tuple[ParamSpec, ...]:
+    """The options a mode accepts (modes without any declare none)."""
+    return tuple(getattr(analysis, "params", ()))

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from explorer.analyses.attention import AttentionMode
+from explorer.analyses.attribution import AttributionMode
 from explorer.analyses.base import Analysis
+from explorer.analyses.embedding_pca import EmbeddingPcaMode
 from explorer.analyses.energy import EnergyMode
 from explorer.analyses.entropy import EntropyMode
+from explorer.analyses.guiding_tokens import GuidingTokensMode
+from explorer.analyses.hidden_similarity import HiddenSimilarityMode
+from explorer.analyses.layer_correlation import LayerCorrelationMode
+from explorer.analyses.layer_prob import LayerProbMode
+from explorer.analyses.local_bias import LocalBiasMode
 from explorer.analyses.plain import PlainMode
 from explorer.analyses.probability import ProbabilityMode
+from explorer.analyses.residual import ResidualMode
+from explorer.analyses.sae_features import SaeFeaturesMode
 from explorer.errors import InputError
 
 ANALYSES: tuple[Analysis, ...] = (
@@ -14,6 +24,16 @@ ANALYSES: tuple[Analysis, ...] = (
     ProbabilityMode(),
     EntropyMode(),
     EnergyMode(),
+    AttentionMode(),
+    GuidingTokensMode(),
+    LocalBiasMode(),
+    HiddenSimilarityMode(),
+    ResidualMode(),
+    LayerProbMode(),
+    LayerCorrelationMode(),
+    AttributionMode(),
+    EmbeddingPcaMode(),
+    SaeFeaturesMode(),
 )
 
 

@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from explorer.errors import ExplorerError, InputError
 from explorer.ui.commands import ExplorerCommands
 from explorer.ui.features.decoding_lab import DecodingLabMixin
+from explorer.ui.features.mode_views import ModeViewsMixin
 from explorer.ui.keymap import bindings
 from explorer.ui.messages import LoadProgressed, ModeComputed, SessionLoaded, StepComputed
 from explorer.ui.render import legend_bar, prompt_text, scale_color
@@ -34,8 +35,8 @@ from explorer.ui.widgets.token_table import TokenTable
 log = logging.getLogger(__name__)
 
 
-class ExplorerCore(App[None]):
-    """The token explorer without its features (``ExplorerApp`` at the end adds them).
+class ExplorerCore(ModeViewsMixin, App[None]):
+    """The token explorer without the features that override its hooks (``ExplorerApp`` at the end adds them).
 
     Args:
         session: a ready Session (tests pass a tiny one), or None with ``loader``.
@@ -68,7 +69,8 @@ class ExplorerCore(App[None]):
         self.mode_params: dict[str, Any] = {}
         self._pending: tuple | None = None  # snapshot being computed
         self._mode_pending: tuple | None = None
-        self._mode_cache: OrderedDict[tuple, Any] = OrderedDict()
+        self.result_cache = None  # explorer.analyses.cache.ResultCache, made once the session exists
+        self.plot_series: dict[str, int] = {}
         self._autosaver = None
         self._want_autosave = autosave
         self.step_count = 0  # StepComputed messages applied (tests wait on it)
@@ -116,8 +118,10 @@ class ExplorerCore(App[None]):
 
     @work(thread=True, exclusive=True, group="analysis", exit_on_error=False, description="Computing the mode")
     def compute_mode(self, key: tuple, analysis, ctx) -> None:
+        from explorer.analyses.cache import compute_mode
+
         try:
-            result = analysis.compute(ctx)
+            result = compute_mode(analysis, ctx, self.result_cache)
         except ExplorerError as exc:
             self.post_message(ModeComputed(key, None, exc.message))
             return
@@ -136,8 +140,12 @@ class ExplorerCore(App[None]):
     def _session_ready(self) -> None:
         from explorer.analyses import analysis_names
 
+        from explorer.analyses.cache import ResultCache
+
         if self.session.mode not in analysis_names():
             self.session.mode = "plain"
+        if self.result_cache is None:
+            self.result_cache = ResultCache(self.session.config.display.cache_size)
         if self._want_autosave and self._autosaver is None:
             from explorer.io.session_store import Autosaver
 
@@ -210,23 +218,26 @@ class ExplorerCore(App[None]):
     def _refresh_mode(self) -> None:
         """Compute the current mode for the current view: inline when cheap, in a worker when not."""
         from explorer.analyses import AnalysisContext, get_analysis
+        from explorer.analyses.cache import result_key
 
         if not self.ready:
             return
         analysis = get_analysis(self.session.mode)
         params = dict(self.mode_params.get(analysis.name, {}))
-        ctx = AnalysisContext(self.view, self.session.wrapper, self._cursor(), params)
-        key = (analysis.name, self.view.ids, self._cursor(), tuple(sorted(params.items())))
+        if analysis.name == "sae_features":  # the SAE entries live in the config
+            params.update(config=self.session.config, cross_layer=self.cross_layer)
+        ctx = AnalysisContext(self.view, self.session.wrapper, self._cursor(), params, cache=self.result_cache)
+        key = result_key(analysis, ctx)
         self.mode_error = None
+        cached = self.result_cache.get(key) if analysis.lazy else None
         if not analysis.lazy:
             try:
                 self.mode_result = analysis.compute(ctx)
             except ExplorerError as exc:
                 self.mode_result, self.mode_error = None, exc.message
             self._mode_pending = None
-        elif key in self._mode_cache:
-            self._mode_cache.move_to_end(key)
-            self.mode_result = self._mode_cache[key]
+        elif cached is not None:
+            self.mode_result = cached
             self._mode_pending = None
         else:
             self.mode_result = None
@@ -236,10 +247,6 @@ class ExplorerCore(App[None]):
 
     @on(ModeComputed)
     def _mode_computed(self, msg: ModeComputed) -> None:
-        if msg.result is not None:
-            self._mode_cache[msg.key] = msg.result
-            while len(self._mode_cache) > self.session.config.display.cache_size:
-                self._mode_cache.popitem(last=False)
         if msg.key != self._mode_pending:
             return
         self._mode_pending = None
@@ -289,7 +296,7 @@ class ExplorerCore(App[None]):
         if self.mode_error:
             legend.append(self.mode_error, "italic red")
         elif r is None:
-            legend.append("computing…", "italic yellow")
+            legend.append("Loading features…" if analysis.name == "sae_features" else "computing…", "italic yellow")
         else:
             legend.append(r.legend)
             if any(v is not None for v in (r.color_values or r.values)):
@@ -297,7 +304,11 @@ class ExplorerCore(App[None]):
                 legend.append_text(legend_bar(f"{r.lo:.3g}", f"{r.hi:.3g}", r.colors))
         cursor_line = self._cursor_line()
         details = Text("\n".join(r.details)) if r is not None and r.details else Text()
+        heatmap = self.heatmap_text()
+        if heatmap is not None:
+            details.append_text(heatmap)
         self.query_one(ModePanel).show(legend, cursor_line, details)
+        self._render_plot()
 
     def _cursor_line(self) -> Text:
         i = self._cursor()
@@ -456,6 +467,9 @@ class ExplorerCore(App[None]):
             return
         from explorer.analyses import analysis_names
 
+        if self.session.mode == "sae_features":
+            self.cycle_sae_layer()
+            return
         names = analysis_names()
         if "layer_prob" not in names:
             self.notify("Layer views are not available in this build.", severity="warning")

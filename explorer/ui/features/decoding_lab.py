@@ -440,8 +440,6 @@ class DecodingLabMixin:
         self._lab_follow_id = None
         panel = self._lab_panel()
         panel.display = on
-        # The panel takes the height it needs (the prompt keeps the rest); off, app.tcss decides again.
-        self.query_one("#extra-panels").styles.height = "auto" if on else None
         self._render_table(keep_row=self.query_one(TokenTable).cursor_row)
         self._lab_rescore()
 

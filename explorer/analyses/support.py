@@ -1,0 +1,96 @@
+"""Helpers the model-reading modes share: cached captures, parameter parsing, small maths.
+
+Layer numbering used by every mode (and stated in their legends):
+    residual layers  0 .. L   0 = embeddings, l = output of block l-1 (L = after the last block, before the final norm)
+    blocks           0 .. L-1 attention weights and sub-layer outputs belong to a block
+Negative numbers count from the end, as in Python. Never imports Textual or Rich.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from explorer.analyses.base import AnalysisContext
+from explorer.engine.capture import (AttentionCapture, ResidualCapture, capture_attentions,
+                                     capture_residuals)
+from explorer.errors import InputError
+
+LN2 = math.log(2.0)
+
+
+def residuals(ctx: AnalysisContext, *, sublayers: bool = False,
+              logit_positions: tuple[int, ...] | None = None) -> ResidualCapture:
+    """The residual capture of the prompt, shared through ``ctx.cache`` when there is one."""
+    ids = tuple(ctx.view.ids)
+    positions = tuple(logit_positions) if logit_positions is not None else (len(ids) - 1,)
+    key = ("resid", ctx.wrapper.name, ids, sublayers, positions)
+
+    def build() -> ResidualCapture:
+        return capture_residuals(ctx.wrapper, ids, sublayers=sublayers, logit_positions=positions)
+
+    return ctx.cache.capture(key, build) if ctx.cache is not None else build()
+
+
+def attentions(ctx: AnalysisContext, query: int) -> AttentionCapture:
+    """The eager attention capture with per-head rows of ``query``, shared through ``ctx.cache``."""
+    ids = tuple(ctx.view.ids)
+    key = ("attn", ctx.wrapper.name, ids, int(query))
+
+    def build() -> AttentionCapture:
+        return capture_attentions(ctx.wrapper, ids, query=query)
+
+    return ctx.cache.capture(key, build) if ctx.cache is not None else build()
+
+
+def int_param(ctx: AnalysisContext, key: str, default: int, count: int, what: str) -> int:
+    """An index option in ``0 .. count-1`` (negative counts from the end). Raises InputError."""
+    value: Any = ctx.params.get(key)
+    if value is None:
+        value = default
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{key} must be a whole number, found {value!r}.") from None
+    if not -count <= value < count:
+        raise InputError(f"{key} {value} is out of range: this model has {what} 0..{count - 1}.")
+    return value % count
+
+
+def choice_param(ctx: AnalysisContext, key: str, default: str, choices: dict[str, str]) -> str:
+    """A named option; ``choices`` maps every accepted spelling to its canonical name."""
+    value = ctx.params.get(key)
+    if value is None:
+        return default
+    canon = choices.get(str(value).lower())
+    if canon is None:
+        names = ", ".join(sorted(set(choices.values())))
+        raise InputError(f'{key} "{value}" is not known; choose one of: {names}.')
+    return canon
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity along the last axis, in float64 so that cos(x, x) is 1 to ~1e-12."""
+    a64, b64 = a.double(), b.double()
+    denom = a64.norm(dim=-1) * b64.norm(dim=-1)
+    return (a64 * b64).sum(-1) / denom.clamp_min(1e-30)
+
+
+def token_label(ctx: AnalysisContext, index: int) -> str:
+    """A token's visible text for details lines."""
+    return repr(ctx.wrapper.token_text(int(ctx.view.ids[index])).text)
+
+
+def finite_list(t: torch.Tensor) -> list[float]:
+    return [float(x) for x in t.tolist()]
+
+
+def ranked(ctx: AnalysisContext, scores: dict[int, float], top: int = 10) -> tuple[list[dict], list[str]]:
+    """Tokens sorted by score, as JSON rows and as details lines."""
+    order = sorted(scores, key=lambda i: -scores[i])
+    rows = [{"index": i, "id": int(ctx.view.ids[i]), "text": ctx.wrapper.token_text(int(ctx.view.ids[i])).text,
+             "score": scores[i]} for i in order]
+    lines = [f"{r + 1:>2}. #{i:<4} {token_label(ctx, i):<16} {scores[i]:.4g}" for r, i in enumerate(order[:top])]
+    return rows, lines
