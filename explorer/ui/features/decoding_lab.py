@@ -164,7 +164,8 @@ class DecodingLabMixin:
     _lab_key: tuple | None = None
     _lab_result: LabScored | None = None
     _lab_rows_shown: tuple = ()
-    _lab_follow_id: int | None = None
+    _lab_follow: tuple | None = None
+    """(snapshot, token id) the table cursor stays on after a ban or a bias, so the token can be seen moving."""
     _lab_sampler: Any = None
     _lab_busy: str | None = None
     _lab_progress: tuple[int, int] | None = None
@@ -193,9 +194,9 @@ class DecodingLabMixin:
             for c in self.view.candidates:
                 rows.append(self._lab_cells(c.rank, c.id, c.text, c.prob, None, None, self.lab_settings))
                 shown.append((c, None))
-        follow = self._lab_follow_id
-        if follow is not None:
-            keep_row = next((i for i, (r, _) in enumerate(shown) if r.id == follow), keep_row)
+        follow = self._lab_follow
+        if follow is not None and follow[0] == self.session.snapshot():  # only on the step it was set for
+            keep_row = next((i for i, (r, _) in enumerate(shown) if r.id == follow[1]), keep_row)
         self._lab_rows_shown = tuple(shown)
         table.show_rows(LAB_COLUMNS, rows, keep_row)
 
@@ -437,7 +438,7 @@ class DecodingLabMixin:
 
     def _lab_set_on(self, on: bool) -> None:
         self.lab_on = on
-        self._lab_follow_id = None
+        self._lab_follow = None
         panel = self._lab_panel()
         panel.display = on
         self._render_table(keep_row=self.query_one(TokenTable).cursor_row)
@@ -449,7 +450,7 @@ class DecodingLabMixin:
 
     def _lab_apply(self, settings: DecodingSettings, follow: int | None = None) -> None:
         self.lab_settings = settings
-        self._lab_follow_id = follow
+        self._lab_follow = None if follow is None else (self.session.snapshot(), follow)
         self._lab_rescore()
 
     def action_lab_prev_setting(self) -> None:
@@ -489,7 +490,7 @@ class DecodingLabMixin:
     def action_lab_order(self) -> None:
         if not self._lab_needs_panel():
             self.lab_order = "processed" if self.lab_order == "raw" else "raw"
-            self._lab_follow_id = None
+            self._lab_follow = None
             self._lab_rescore()
 
     def _lab_selected_token(self):
@@ -751,7 +752,7 @@ class DecodingLabMixin:
         self._constraint = ActiveConstraint(msg.compiled, msg.compiled.new_tracker(), uid, len(ids), msg.request)
         if msg.compiled.note:
             self.notify(msg.compiled.note, title="Regex", timeout=6)
-        self._lab_follow_id = None
+        self._lab_follow = None
         self._lab_rescore()
 
     # ------------------------------------------------------------ actions: beam search

@@ -179,7 +179,9 @@ class BeamScreen(ModalScreen[bool]):
         self.query_one("#beam-header", Static).update(t)
 
     def _beam_text(self, tokens, width: int = 48) -> str:
-        text = "".join(self.session.wrapper.token_text(t).visible() for t in tokens)
+        """The tokens as text (spaces as spaces, newlines and tabs visible), its end kept when long."""
+        text = "".join(self.session.wrapper.token_text(t).text for t in tokens)
+        text = text.replace("\n", "↵").replace("\t", "⇥")
         return text if len(text) <= width else "…" + text[-(width - 1):]
 
     def _beam_label(self, state, winner) -> Text:
@@ -230,13 +232,15 @@ class BeamScreen(ModalScreen[bool]):
         t = Text()
         lp = self.result.length_penalty
         t.append(f"{state.status} beam, {len(state.tokens)} tokens: ", "bold")
-        t.append(repr(self._beam_text(state.tokens, 200)) + "\n")
+        t.append(repr(self._beam_text(state.tokens, 400)) + "\n")
+        t.append(f"score = Σ log p / length^{lp:g} = {state.cum_logprob:.4f} / {len(state.tokens)}^{lp:g} "
+                 f"= {state.score:.4f}\n", "dim")
+        t.append("token (log p, running Σ): ", "dim")
         total = 0.0
         for tok, logp in zip(state.tokens, state.token_logprobs):
             total += logp
-            t.append(f"  {self.session.wrapper.token_text(tok).visible()!r:<18} log p {logp:8.3f}   Σ {total:8.3f}\n")
-        t.append(f"score = Σ log p / length^{lp:g} = {state.cum_logprob:.4f} / {len(state.tokens)}^{lp:g} "
-                 f"= {state.score:.4f}", "dim")
+            t.append(self.session.wrapper.token_text(tok).visible(), "bold")
+            t.append(f" ({logp:.3f}, {total:.3f})  ")
         details.update(t)
 
     # ------------------------------------------------------------ keys
