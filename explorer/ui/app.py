@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from explorer.errors import ExplorerError, InputError
 from explorer.ui.commands import ExplorerCommands
+from explorer.ui.features.decoding_lab import DecodingLabMixin
 from explorer.ui.features.mode_views import ModeViewsMixin
 from explorer.ui.keymap import bindings
 from explorer.ui.messages import LoadProgressed, ModeComputed, SessionLoaded, StepComputed
@@ -34,8 +35,8 @@ from explorer.ui.widgets.token_table import TokenTable
 log = logging.getLogger(__name__)
 
 
-class ExplorerApp(ModeViewsMixin, App[None]):
-    """The token explorer.
+class ExplorerCore(ModeViewsMixin, App[None]):
+    """The token explorer without the features that override its hooks (``ExplorerApp`` at the end adds them).
 
     Args:
         session: a ready Session (tests pass a tiny one), or None with ``loader``.
@@ -544,3 +545,11 @@ class ExplorerApp(ModeViewsMixin, App[None]):
             self._autosaver.submit(session_to_json(self.session))
             self._autosaver.flush()
         self.exit()
+
+
+class ExplorerApp(DecodingLabMixin, ExplorerCore):
+    """The token explorer: the core screen plus the features of explorer/ui/features/.
+
+    The feature mixins come before ExplorerCore in the bases, so their overrides of the core's
+    hooks (``_render_table``, ``on_step_ready``, ...) run first and reach the core with super().
+    """

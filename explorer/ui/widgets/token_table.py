@@ -46,3 +46,20 @@ class TokenTable(DataTable):
             self.add_row(*cells, key=str(c.rank))
         if self.row_count:
             self.move_cursor(row=max(0, min(keep_row, self.row_count - 1)), animate=False)
+
+    def show_rows(self, columns: list[tuple[str, str]], rows: list[list[Text]], keep_row: int = 0) -> None:
+        """Fill the table with other columns (a feature's view, e.g. the decoding lab).
+
+        Args:
+            columns: (label, key) pairs.
+            rows: one list of cells per row.
+            keep_row: the row to put the cursor on (clamped).
+        """
+        self.clear(columns=True)  # new columns each time, so their widths fit these rows
+        for label, key in columns:
+            self.add_column(label, key=key)
+        self._zscores = None  # show() rebuilds its own columns next time
+        for i, cells in enumerate(rows):
+            self.add_row(*cells, key=str(i))
+        if self.row_count:
+            self.move_cursor(row=max(0, min(keep_row, self.row_count - 1)), animate=False)
