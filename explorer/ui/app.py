@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from explorer.errors import ExplorerError, InputError
 from explorer.ui.commands import ExplorerCommands
 from explorer.ui.features.mode_views import ModeViewsMixin
+from explorer.ui.features.trees import TreesMixin
 from explorer.ui.keymap import bindings
 from explorer.ui.messages import LoadProgressed, ModeComputed, SessionLoaded, StepComputed
 from explorer.ui.render import legend_bar, prompt_text, scale_color
@@ -34,7 +35,7 @@ from explorer.ui.widgets.token_table import TokenTable
 log = logging.getLogger(__name__)
 
 
-class ExplorerApp(ModeViewsMixin, App[None]):
+class ExplorerApp(ModeViewsMixin, TreesMixin, App[None]):
     """The token explorer.
 
     Args:
