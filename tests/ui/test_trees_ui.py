@@ -228,3 +228,13 @@ async def test_X_exports_the_appended_tokens_as_a_logprobs_record(app, tmp_path)
                 assert set(alt) == {"token", "logprob", "prob"}
                 assert alt["prob"] == pytest.approx(100 * math.exp(alt["logprob"]))
         assert any("Logprobs exported" in (n.title or "") for n in app._notifications)
+
+
+async def test_a_path_past_the_context_is_refused(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        limit = app.session.wrapper.context_length
+        assert not app.open_path_as_prompt([5] * (limit + 1))
+        await pilot.pause()
+        assert app.session.count == 1
+        assert any("past the model's context" in n.message for n in app._notifications)

@@ -169,6 +169,12 @@ class TreesMixin:
 
     def open_path_as_prompt(self, ids: list[int]) -> bool:
         """Open ``ids`` as a new prompt entry and compute it; False (with a notice) past max_prompts."""
+        limit = self.session.wrapper.context_length
+        if len(ids) > limit:
+            # A tree stopped by the context can hold leaves one token past it.
+            self.notify(f"That path makes a prompt of {len(ids)} tokens, past the model's context of {limit}; "
+                        "choose a shallower node.", severity="warning", timeout=4)
+            return False
         try:
             self.session.new_prompt(ids)
         except InputError as exc:
