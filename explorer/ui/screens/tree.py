@@ -126,9 +126,10 @@ class TreeScreen(ModalScreen[None]):
         t.append("Token tree", "bold")
         if r.incomplete:
             t.append("  INCOMPLETE", "bold red")
+        deepest = max(n.depth for n in r.root.iter_nodes())
         t.append(f"\n{r.nodes} nodes, {r.completed_paths} paths ended at end-of-sequence, "
-                 f"deepest {r.max_depth_reached}, {r.forward_passes} forward passes, {r.seconds:.2f} s\n")
-        t.append(f"Explored probability mass (sum over leaves of cumulative p): {r.explored_mass():.4f}\n")
+                 f"deepest node {deepest}, {r.forward_passes} forward passes, {r.seconds:.2f} s\n")
+        t.append(f"Explored probability mass (sum over leaves of cumulative p): {r.explored_mass():.4g}\n")
         t.append(f"Stopped: {r.stop_reason} — {r.message}\n", "dim")
         t.append(f"Thresholds {p.min_branch_threshold}–{p.max_branch_threshold} (queue limit "
                  f"{p.soft_queue_limit}), candidates > {p.candidate_threshold}, max depth {p.max_depth}, "
