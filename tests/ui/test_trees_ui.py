@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 
 import pytest
 import torch
+from rich.console import Console
 
 from explorer.engine.session import Session
 from explorer.engine.tree import build_tree
@@ -74,6 +76,37 @@ async def test_enter_opens_the_highlighted_path_as_a_new_prompt(app):
         assert app.session.current.ids == prompt + node.path_ids()
         assert len(node.path_ids()) == 3
         assert app.view.ids == tuple(prompt + node.path_ids())
+
+
+async def test_a_branching_tree_and_enter_on_a_side_branch(app, monkeypatch):
+    """Low thresholds make the tiny model's tree branch; the screen's tree must still be the engine's."""
+    from explorer.engine.tree import TreeParams
+    from explorer.ui.features import trees
+
+    params = TreeParams(0.02, 0.06, 30, 0.01, 4, 5)
+    monkeypatch.setattr(trees, "app_tree_params", lambda: params)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        prompt = list(app.session.current.ids)
+        screen = await _open_tree(app, pilot)
+        expected = build_tree(app.session.wrapper, prompt, params)
+        assert len(expected.root.children) > 1
+        assert assert_same_tree(screen.result.root.to_dict(), expected.root.to_dict()) == expected.nodes
+        tree = screen.query_one("#token-tree")
+        assert len(tree.root.children) == len(expected.root.children)
+        second = tree.root.children[1]
+        tree.move_cursor(second)
+        await pilot.pause()
+        assert screen.selected() is second.data
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(screen.node_panel)
+        panel = console.export_text()
+        top = second.data.candidates[0]
+        assert str(top["token_id"]) in panel and f"{top['prob']:.4f}" in panel
+        assert second.data.full_text.strip()[-10:] in panel
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.session.current.ids == prompt + [expected.root.children[1].token_id]
 
 
 async def test_enter_past_max_prompts_is_refused(app):

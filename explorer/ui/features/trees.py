@@ -75,10 +75,11 @@ class TreesMixin:
 
     _tree_stop: threading.Event | None = None
     _gen_stop: threading.Event | None = None
+    _export_lock = threading.Lock()  # two quick X presses must not read-modify-write the file at once
     last_tree = None  # the last TreeResult (tests and the screen read it)
 
     # ------------------------------------------------------------ shared bits
-    def _idle_main_screen(self) -> bool:
+    def _has_view(self) -> bool:
         return self.session is not None and self.ready
 
     def _show_progress(self, text: str | None) -> None:
@@ -119,7 +120,7 @@ class TreesMixin:
 
     # ------------------------------------------------------------ T: token tree
     def action_build_tree(self) -> None:
-        if not self._idle_main_screen():
+        if not self._has_view():
             return
         if self._tree_stop is not None:
             self.notify("A token tree is already being built (Esc stops it).", severity="warning", timeout=3)
@@ -193,7 +194,7 @@ class TreesMixin:
         self._start_generation(sampled=True)
 
     def _start_generation(self, sampled: bool) -> None:
-        if not self._idle_main_screen():
+        if not self._has_view():
             return
         if self._gen_stop is not None:
             self.notify("Already generating (Esc stops).", severity="warning", timeout=3)
@@ -246,7 +247,7 @@ class TreesMixin:
 
     # ------------------------------------------------------------ X: logprob export
     def action_export_trace(self) -> None:
-        if not self._idle_main_screen():
+        if not self._has_view():
             return
         entry = self.session.current
         start = 0
@@ -274,7 +275,8 @@ class TreesMixin:
         ids = list(snapshot[1])
         record = logprob_record(wrapper, wrapper.decode(ids[:start]), steps, top=EXPORT_TOP,
                                 extra={"model": wrapper.name, "source": "explorer"})
-        path = append_jsonl(data_dir() / "logprobs.jsonl", record)
+        with self._export_lock:
+            path = append_jsonl(data_dir() / "logprobs.jsonl", record)
         self.post_message(TraceExported(str(path), len(steps)))
 
     def on_trace_exported(self, msg: TraceExported) -> None:

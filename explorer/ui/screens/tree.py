@@ -65,6 +65,7 @@ class TreeScreen(ModalScreen[None]):
         self.prompt_ids = list(prompt_ids)
         self.app_limits = app_limits
         self.saved_path = None
+        self.node_panel = None  # what the side panel shows for the highlighted node
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="tree-body"):
@@ -162,7 +163,8 @@ class TreeScreen(ModalScreen[None]):
         from rich.console import Group
 
         note = Text("(not expanded: no candidates)\n", "dim") if not node.candidates else Text("")
-        side.update(Group(t, note, table, Text("\nFull text:", "bold"), Text(full)))
+        self.node_panel = Group(t, note, table, Text("\nFull text:", "bold"), Text(full))
+        side.update(self.node_panel)
 
     # ------------------------------------------------------------ actions
     def action_open_path(self) -> None:
