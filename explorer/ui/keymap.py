@@ -54,7 +54,7 @@ KEYMAP: tuple[KeySpec, ...] = (
     KeySpec("ctrl+b", "cursor_prev_word", "Cursor to the previous word", display="Ctrl+b", group="Cursor"),
     KeySpec("ctrl+0,home", "cursor_start", "Cursor to the start", display="Ctrl+0 / Home", group="Cursor"),
     KeySpec("ctrl+dollar_sign,end", "cursor_end", "Cursor to the end", display="Ctrl+$ / End", group="Cursor"),
-    KeySpec("T", "build_tree", "Build the token tree from the current prompt", True, "T", "Trees & generation", "Tree"),
+    KeySpec("T", "build_tree", "Build the token tree from the current prompt", display="T", group="Trees & generation"),
     KeySpec("g", "generate_greedy", "Generate 20 tokens greedily and append them", display="g",
             group="Trees & generation"),
     KeySpec("G", "generate_sampled", "Generate 20 tokens sampled with the session seed (replayable)",
