@@ -24,6 +24,7 @@ from explorer.errors import ExplorerError, InputError
 from explorer.ui.commands import ExplorerCommands
 from explorer.ui.features.decoding_lab import DecodingLabMixin
 from explorer.ui.features.mode_views import ModeViewsMixin
+from explorer.ui.features.trees import TreesMixin
 from explorer.ui.keymap import bindings
 from explorer.ui.messages import LoadProgressed, ModeComputed, SessionLoaded, StepComputed
 from explorer.ui.render import legend_bar, prompt_text, scale_color
@@ -35,7 +36,7 @@ from explorer.ui.widgets.token_table import TokenTable
 log = logging.getLogger(__name__)
 
 
-class ExplorerCore(ModeViewsMixin, App[None]):
+class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
     """The token explorer without the features that override its hooks (``ExplorerApp`` at the end adds them).
 
     Args:
@@ -553,3 +554,17 @@ class ExplorerApp(DecodingLabMixin, ExplorerCore):
     The feature mixins come before ExplorerCore in the bases, so their overrides of the core's
     hooks (``_render_table``, ``on_step_ready``, ...) run first and reach the core with super().
     """
+
+    def action_stop_job(self) -> None:
+        """Escape: stop whatever generates in the background (tree build, g/G, the lab's N)."""
+        stopped = False
+        if getattr(self, "_lab_busy", None) == "generating":
+            self.workers.cancel_group(self, "lab-run")
+            stopped = True
+        if self._tree_stop is not None or self._gen_stop is not None:
+            TreesMixin.action_stop_job(self)
+            stopped = True
+        if stopped:
+            self.notify("Stopping…", timeout=2)
+        elif self.ready:
+            self.notify("Nothing to stop (Esc stops a tree build and g, G or N generation).", timeout=2)
