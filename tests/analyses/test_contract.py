@@ -12,7 +12,25 @@ from explorer.analyses.cache import ResultCache, compute_mode
 from tests.analyses.helpers import TINY_IDS, make_ctx
 
 ISSUE_ORDER = ["plain", "probability", "entropy", "energy", "attention", "guiding_tokens", "local_bias",
-               "hidden_similarity", "residual", "layer_prob", "layer_correlation", "attribution", "embedding_pca"]
+               "hidden_similarity", "residual", "layer_prob", "layer_correlation", "attribution", "embedding_pca",
+               "sae_features"]
+
+
+@pytest.fixture
+def mode_params_for(tmp_path, monkeypatch):
+    """Params a mode needs beyond the view: the SAE mode reads a config with a synthetic SAE."""
+    from explorer.config import Config, DisplaySection, ModelSection, SaeEntry
+    from tests.engine.sae_files import write_saelens
+
+    monkeypatch.setattr("explorer.engine.sae.catalog.feature_cache_dir", lambda: tmp_path / "sae_cache")
+    write_saelens(tmp_path / "sae", hook="blocks.1.hook_resid_post")
+    config = Config(model=ModelSection(enable_sae=True), sae=(SaeEntry(layer=1, path=str(tmp_path / "sae")),),
+                    display=DisplaySection(tokens_to_show=5, cache_size=8), source="<test>")
+
+    def params(analysis) -> dict:
+        return {"config": config} if analysis.name == "sae_features" else {}
+
+    return params
 
 
 def test_registry_order():
@@ -38,17 +56,17 @@ def check_result(analysis, result: ModeResult, n: int) -> None:
 
 @pytest.mark.parametrize("analysis", ANALYSES, ids=lambda a: a.name)
 @pytest.mark.parametrize("name", ["tiny_wrapper", "tiny_gemma_wrapper"])
-def test_contract(request, analysis, name):
+def test_contract(request, analysis, name, mode_params_for):
     w = request.getfixturevalue(name)
     cache = ResultCache(8)
     for cursor in (0, 5, len(TINY_IDS) - 1):
-        ctx = make_ctx(w, TINY_IDS, cursor)
+        ctx = make_ctx(w, TINY_IDS, cursor, params=mode_params_for(analysis))
         check_result(analysis, compute_mode(analysis, ctx, cache), len(TINY_IDS))
     for spec in mode_params(analysis):
         assert spec.key in {"layer", "head", "method", "steps", "baseline", "reduction", "fix_first", "refine"}
 
 
 @pytest.mark.parametrize("analysis", ANALYSES, ids=lambda a: a.name)
-def test_contract_single_token(tiny_wrapper, analysis):
-    ctx = make_ctx(tiny_wrapper, [1])
+def test_contract_single_token(tiny_wrapper, analysis, mode_params_for):
+    ctx = make_ctx(tiny_wrapper, [1], params=mode_params_for(analysis))
     check_result(analysis, compute_mode(analysis, ctx, None), 1)
