@@ -398,7 +398,7 @@ class DecodingLabMixin:
             t.append(f"{self._lab_busy.capitalize()}…\n", "bold yellow")
         if self._lab_last:
             t.append(self._lab_last + "\n", "dim")
-        t.append("[ ] pick  - = change  0 reset  g greedy  r order  b ban  B/V bias ±2  n sample  "
+        t.append("[ ] pick  - = change  0 reset  t greedy  r order  b ban  B/V bias ±2  n sample  "
                  f"N {GENERATE_N} tokens  / regex  o beams", "dim")
         return t
 
