@@ -460,19 +460,19 @@ class _FrontierBuilder:
 
     def _compute_level(self, queue: deque[_Entry]) -> bool:
         """One BFS level: distributions for every queued node that will need one. False if stopped."""
-        todo = [e for e in queue
+        pending = [e for e in queue
                 if e.dist is None and e.node.depth < self.p.max_depth and e.node.token_id not in self.eos]
-        depth = todo[0].node.depth
+        depth = pending[0].node.depth
         n_prompt = len(self.prompt_ids)
         if n_prompt + depth > self.w.context_length:
             self._stop("context", f"The paths reached the model's context length ({self.w.context_length} tokens).")
             return False
-        self._compact(todo)
-        for start in range(0, len(todo), self.max_batch):
+        self._compact(pending)
+        for start in range(0, len(pending), self.max_batch):
             if start and self.should_stop():
                 self._stop("cancelled", "Stopped by request; the tree holds what was built so far.")
                 return False
-            chunk = todo[start:start + self.max_batch]
+            chunk = pending[start:start + self.max_batch]
             if not self._fits(len(chunk)):
                 return False
             try:
@@ -536,13 +536,13 @@ class _FrontierBuilder:
             return additive(rows & ((q_pos[:, None] - all_pos[None, :]) < self.window))
         return additive(rows)
 
-    def _compact(self, todo: list[_Entry]) -> None:
+    def _compact(self, pending: list[_Entry]) -> None:
         """Drop cache slots no queued node descends from (finished or abandoned branches)."""
         s = int(self.slot_pos.shape[0])
         if s < _COMPACT_MIN_SLOTS:
             return
         needed = torch.zeros(s, dtype=torch.bool)
-        for entry in todo:
+        for entry in pending:
             needed[: entry.parent_row.shape[0]] |= entry.parent_row
         kept = int(needed.sum())
         if kept > s // 2:
@@ -555,7 +555,7 @@ class _FrontierBuilder:
                 layer.values = layer.values.index_select(-2, keep_dev)
         self.slot_pos = self.slot_pos[keep]
         seen: dict[int, torch.Tensor] = {}
-        for entry in todo:  # siblings share one parent row: remap it once
+        for entry in pending:  # siblings share one parent row: remap it once
             key = id(entry.parent_row)
             if key not in seen:
                 padded = torch.zeros(s, dtype=torch.bool)
