@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 from explorer.commands.common import add_model_arguments, add_prompt_arguments, check_input_early, open_session, progress
@@ -26,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--top", type=int, default=5, metavar="K", help="alternatives recorded per token (1-20, default 5)")
     g.add_argument("--sample", action="store_true", help="sample at temperature 1 instead of greedy (use --seed)")
     g.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
-    g.add_argument("--out", required=True, metavar="FILE", help="JSONL file to append the record to")
+    g.add_argument("--out", required=True, metavar="FILE", help="JSONL file to append the record to (- for standard output)")
     add_model_arguments(p)
 
 
@@ -74,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     record = logprob_record(wrapper, prompt, gen.steps, top=args.top, guide=args.guide, extra=extra)
     append_jsonl(out, record)
     progress(f"Appended a record of {len(gen.steps)} tokens to {out}.")
-    print(record["response"])
+    # With --out - the JSONL record owns standard output; the summary goes to stderr instead.
+    summary = sys.stderr if args.out == "-" else sys.stdout
+    print(record["response"], file=summary)
     print(json.dumps({"tokens": len(gen.generated_ids), "forced_tokens": len(gen.steps) - len(gen.generated_ids),
-                      "stop_reason": gen.stop_reason, "seconds": round(seconds, 3)}))
+                      "stop_reason": gen.stop_reason, "seconds": round(seconds, 3)}), file=summary)
     return 0

@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
     g.add_argument("--max-memory", type=float, default=None, metavar="MB",
                    help="memory budget for the tree's cache (default: half the free memory)")
-    g.add_argument("--out", required=True, metavar="FILE", help="where to write the tree JSON")
+    g.add_argument("--out", required=True, metavar="FILE", help="where to write the tree JSON (- for standard output)")
     add_model_arguments(p)
 
 
@@ -111,13 +111,15 @@ def run(args: argparse.Namespace) -> int:
         progress(f"note: {result.message} (written with \"incomplete\": true)")
     progress(f"Wrote {out} ({result.nodes} nodes).")
 
+    # With --out - the tree JSON owns standard output; the summary goes to stderr instead.
+    summary = sys.stderr if args.out == "-" else sys.stdout
     paths = result.ranked_paths()
     print(f"Finished paths ranked by cumulative probability: {len(paths)} "
-          f"({result.completed_paths} at end-of-sequence); explored mass {result.explored_mass():.6f}")
+          f"({result.completed_paths} at end-of-sequence); explored mass {result.explored_mass():.6f}", file=summary)
     for i, path in enumerate(paths, 1):
         shown = path.text[:500] + ("..." if len(path.text) > 500 else "")
         shown = shown.replace("\n", "\\n")
-        print(f"{i}. {path.cumulative_prob * 100:.4f}%  depth {path.depth}  {path.reason}  {shown}")
-    print(json.dumps(result.stats()))
-    sys.stdout.flush()
+        print(f"{i}. {path.cumulative_prob * 100:.4f}%  depth {path.depth}  {path.reason}  {shown}", file=summary)
+    print(json.dumps(result.stats()), file=summary)
+    summary.flush()
     return 130 if result.stop_reason == "cancelled" else 0
