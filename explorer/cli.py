@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, InputError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,8 +33,36 @@ def tui_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer_prob", "--layer-prob", action="store_true", help="enable layer probability / correlation views (key p)")
     p.add_argument("--cross_layer", "--cross-layer", action="store_true", help="enable cross-layer transcoder analysis")
     p.add_argument("--seed", type=int, default=None, help="random seed for sampling (default: time-based, shown in the status bar)")
-    p.add_argument("--resume", action="store_true", help="bring back every prompt of the last session")
+    p.add_argument("--resume", nargs="?", const="newest", default=None, metavar="NAME|list",
+                   help="bring back a saved session: the newest (no value), a named one, or `list` to list them")
     return p
+
+
+MAX_SEED = 2**63 - 1
+"""torch.Generator.manual_seed and numpy take a 64-bit seed; a larger one is an overflow error."""
+
+
+def check_parsed_args(args: argparse.Namespace) -> None:
+    """Checks every command shares: text flags must be UTF-8, --seed must fit 64 bits.
+
+    A lone surrogate (bytes of argv that are not UTF-8) would fail deep in the tokenizer, and
+    a 20-digit seed in torch; both get one sentence here instead. File paths may hold such
+    bytes legitimately, so they are not checked.
+    """
+    from explorer.io.reading import check_text
+
+    for dest, value in vars(args).items():
+        if dest in PATH_FLAGS:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                check_text(item, "--" + dest.replace("_", "-"))
+    seed = getattr(args, "seed", None)
+    if isinstance(seed, int) and not 0 <= seed <= MAX_SEED:
+        raise InputError(f"--seed must be between 0 and {MAX_SEED}, found {seed}.")
+
+
+PATH_FLAGS = {"input", "config", "out", "model", "corpus", "sae", "labels", "regex_file"}
 
 
 def _command_modules():
@@ -52,6 +80,7 @@ def _run_command(name: str, argv: list[str]) -> int:
     p = _Parser(prog=f"main.py {name}", description=module.HELP)
     module.add_arguments(p)
     args = p.parse_args(argv)
+    check_parsed_args(args)
     return module.run(args)
 
 
@@ -64,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ExplorerError(f'Unknown command "{argv[0]}"; commands: {", ".join(_command_names())}.')
         from explorer.launch import run_tui
 
-        return run_tui(tui_parser().parse_args(argv))
+        args = tui_parser().parse_args(argv)
+        check_parsed_args(args)
+        return run_tui(args)
     except ExplorerError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

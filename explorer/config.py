@@ -180,17 +180,18 @@ def parse_config(text: str, source: str = "<string>") -> Config:
     return cfg
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""A config file is a few KB; 1 MB is generous and keeps /dev/zero out."""
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Read a config file (default: config.toml beside main.py). Raises ConfigError."""
     p = Path(path) if path is not None else DEFAULT_CONFIG_PATH
-    if not p.exists():
-        raise ConfigError(f"Config file {p} does not exist.")
-    if p.is_dir():
-        raise ConfigError(f"Config file {p} is a directory, not a file.")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"Config file {p} is not UTF-8 text.") from exc
-    except OSError as exc:
-        raise ConfigError(f"Config file {p} could not be read: {exc.strerror}.") from exc
+    from explorer.errors import InputError
+    from explorer.io.reading import read_input_text
+
+    try:  # read once and bounded: --config /dev/zero or a FIFO must not hang or fill memory
+        text = read_input_text(p, "Config file", MAX_CONFIG_BYTES)
+    except InputError as exc:
+        raise ConfigError(exc.message) from exc
     return parse_config(text, source=str(p))

@@ -15,6 +15,11 @@ from explorer.errors import ExplorerError, InputError
 
 
 def run_tui(args: argparse.Namespace) -> int:
+    if args.resume == "list":
+        from explorer.io.session_store import format_session_list, list_sessions
+
+        print(format_session_list(list_sessions()))
+        return 0
     cfg = load_config(args.config)
     model_changes = {}
     if args.model:
@@ -31,11 +36,11 @@ def run_tui(args: argparse.Namespace) -> int:
         from explorer.io.prompts import read_prompt_file
 
         prompt_file = read_prompt_file(args.input)
-    saved = None
+    saved, notices = None, []
     if args.resume:
-        from explorer.io.session_store import load_saved_session
+        from explorer.io.session_store import resume
 
-        saved = load_saved_session()
+        saved, notices = resume(args.resume)  # a damaged file: set aside, a fresh session, a note
     seed = args.seed if args.seed is not None else (saved.seed if saved else int(time.time()) % 2**31)
     _precheck_model(cfg.model.name)
 
@@ -44,7 +49,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
     from explorer.ui.app import ExplorerApp
 
-    app = ExplorerApp(loader=loader, layer_prob=args.layer_prob, cross_layer=args.cross_layer)
+    app = ExplorerApp(loader=loader, layer_prob=args.layer_prob, cross_layer=args.cross_layer, notices=notices)
     app.run()
     return app.return_code or 0
 

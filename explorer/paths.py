@@ -32,4 +32,10 @@ def saved_prompts_dir() -> Path:
 
 
 def session_file() -> Path:
+    """The single autosave file of earlier versions; still listed and resumable."""
     return data_dir() / "session.json"
+
+
+def sessions_dir() -> Path:
+    """One file per app instance (explorer/io/session_store.py): the session history."""
+    return data_dir() / "sessions"

@@ -45,12 +45,19 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def prompt_ids_from_args(args: argparse.Namespace, session) -> list[int]:
-    """Token ids of --prompt / --input (exact ids from a saved .json prompt of the same model)."""
+def prompt_file_from_args(args: argparse.Namespace):
+    """--input read once and kept on ``args``: a pipe, ``-`` or ``<(...)`` cannot be read twice."""
     from explorer.io.prompts import read_prompt_file
 
+    if getattr(args, "_prompt_file", None) is None:
+        args._prompt_file = read_prompt_file(args.input)
+    return args._prompt_file
+
+
+def prompt_ids_from_args(args: argparse.Namespace, session) -> list[int]:
+    """Token ids of --prompt / --input (exact ids from a saved .json prompt of the same model)."""
     if getattr(args, "input", None):
-        pf = read_prompt_file(args.input)
+        pf = prompt_file_from_args(args)
         if pf.token_ids and pf.model == session.wrapper.name and max(pf.token_ids) < session.wrapper.vocab_size:
             return list(pf.token_ids)
         return session.ids_from_text(pf.text)
@@ -61,10 +68,8 @@ def prompt_ids_from_args(args: argparse.Namespace, session) -> list[int]:
 
 def check_input_early(args: argparse.Namespace) -> None:
     """Fail on a bad --input before spending seconds loading the model."""
-    from explorer.io.prompts import read_prompt_file
-
     if getattr(args, "input", None):
-        read_prompt_file(args.input)
+        prompt_file_from_args(args)
     elif getattr(args, "prompt", None) is not None and not args.prompt.strip():
         raise InputError("The prompt is empty; give some text to start from.")
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.commands.common import prompt_ids_from_args
+from explorer.commands.common import prompt_file_from_args, prompt_ids_from_args
 from explorer.errors import InputError
 
 
 def prompt_text_from_args(args: argparse.Namespace) -> str:
     """The raw text of --prompt or --input (before any chat template)."""
-    from explorer.io.prompts import read_prompt_file
-
     if getattr(args, "input", None):
-        return read_prompt_file(args.input).text
+        return prompt_file_from_args(args).text
     if getattr(args, "prompt", None) is not None:
         if not args.prompt.strip():
             raise InputError("The prompt is empty; give some text to start from.")

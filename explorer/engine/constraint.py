@@ -254,15 +254,18 @@ class ConstraintTracker:
         return ConstraintState(allowed, accepting, finished, None, eos_only)
 
 
+MAX_REGEX_FILE_BYTES = 1 << 20
+
+
 def read_regex_file(path: str | Path) -> str:
     """The regex in a file (e.g. prompts/date.regex): its first non-empty line that is not a # comment."""
+    from explorer.io.reading import read_input_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"No regex file at {p}.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"Cannot read the regex file {p}: {exc.__class__.__name__}.") from None
+    if not p.exists():
+        raise InputError(f"No regex file at {p}.")
+    # Read once and bounded: a FIFO or /dev/zero named as a regex file must not hang the app.
+    text = read_input_text(p, "Regex file", MAX_REGEX_FILE_BYTES)
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             return line.rstrip("\r")

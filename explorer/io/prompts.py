@@ -30,25 +30,14 @@ class PromptFile:
 
 
 def read_prompt_file(path: str | Path) -> PromptFile:
-    """Read --input: a UTF-8 text file or a saved-prompt .json. Raises InputError in one sentence."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise InputError(f"Input file {p} does not exist.")
-    if p.is_dir():
-        raise InputError(f"Input file {p} is a directory; give a text file.")
-    try:
-        size = p.stat().st_size
-        if size > MAX_PROMPT_BYTES:
-            raise InputError(f"Input file {p} is {size // 1_000_000} MB; prompts are limited to 16 MB.")
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"Input file {p} could not be read: {exc.strerror or exc}.") from exc
-    if b"\x00" in raw:
-        raise InputError(f"Input file {p} looks binary (it holds NUL bytes); give a UTF-8 text file.")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"Input file {p} is not UTF-8 text (bad byte at offset {exc.start}).") from exc
+    """Read --input: a UTF-8 text file or a saved-prompt .json (``-``: standard input).
+
+    Raises InputError in one sentence (missing, binary, over 16 MB, a silent FIFO, empty).
+    """
+    from explorer.io.reading import STDIN, read_input_text
+
+    text = read_input_text(path, "Input file", MAX_PROMPT_BYTES)  # read once: pipes and <(...) work
+    p = Path(path).expanduser() if str(path) != STDIN else Path("standard input")
     if not text.strip():
         raise InputError(f"Input file {p} is empty.")
     if p.suffix == ".json":

@@ -148,9 +148,12 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
         if self.result_cache is None:
             self.result_cache = ResultCache(self.session.config.display.cache_size)
         if self._want_autosave and self._autosaver is None:
-            from explorer.io.session_store import Autosaver
+            from explorer.io.session_store import Autosaver, session_to_json
 
-            self._autosaver = Autosaver()
+            # baseline: the session as opened is not written (a start-and-quit adds no file);
+            # on_error runs in the writer thread, and notify is thread-safe (post_message).
+            self._autosaver = Autosaver(baseline=session_to_json(self.session), on_error=lambda text: self.notify(
+                text, title="Saving failed", severity="error", timeout=15))
         for note in self.notices + list(self.session.notes):
             self.notify(note, title="Note", severity="warning", timeout=10)
         self._request_step()
@@ -355,10 +358,7 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
             return
         from explorer.io.session_store import session_to_json
 
-        self._autosaver.submit(session_to_json(self.session))
-        if self._autosaver.last_error:
-            self.notify(f"Autosave failed: {self._autosaver.last_error}", severity="error")
-            self._autosaver.last_error = None
+        self._autosaver.submit(session_to_json(self.session))  # a failure is notified by on_error
 
     def _tell(self, exc: ExplorerError, severity: str = "warning") -> None:
         self.notify(exc.message, title=exc.title, severity=severity)
@@ -485,6 +485,7 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
         else:
             self.session.mode = cycle[0]
         self._after_view_change()
+        self._autosave()  # the layer view is the saved mode
 
     def action_toggle_zscores(self) -> None:
         if self.session is None:
@@ -513,6 +514,7 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
         op()
         self.session.cursor_visible = True
         self._after_view_change()
+        self._autosave()  # the cursor is part of the saved session
 
     def action_cursor_next(self) -> None:
         self._cursor_op(self.session.cursor_next if self.session else lambda: None)
@@ -544,7 +546,10 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
             from explorer.io.session_store import session_to_json
 
             self._autosaver.submit(session_to_json(self.session))
-            self._autosaver.flush()
+            unsaved = self._autosaver.flush()
+            if unsaved:  # printed after the screen closes, so the user knows what was not kept
+                self.exit(return_code=1, message=f"Not saved: {unsaved}")
+                return
         self.exit()
 
 
