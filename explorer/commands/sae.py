@@ -2,7 +2,7 @@
 
     main.py sae features --prompt TEXT --layer L [--position P] [--top K] [--sae PATH] [--json]
     main.py sae train --layer L [--corpus FILES/DIRS ...] [--kind topk|jumprelu] [--k 32]
-                      [--width N] [--max-tokens N] [--max-seconds S] [--out DIR] [--resume]
+                      [--width N] [--max-tokens N] [--max-seconds S] [--out DIR] [--resume] [--overwrite]
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     t.add_argument("--out", metavar="DIR", help="output folder (default: the user data folder, saes/...)")
     t.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
+    t.add_argument("--overwrite", action="store_true", help="replace a trained SAE already in --out")
     t.add_argument("--json", action="store_true", help="print the final figures as JSON")
     add_model_arguments(t)
 
@@ -141,6 +142,10 @@ def _train(args: argparse.Namespace) -> int:
         raise InputError(f"--threads must be between 1 and 512, found {args.threads}.")
     if args.epochs <= 0:
         raise InputError(f"--epochs must be positive, found {args.epochs}.")
+    if args.out and not args.resume:  # before the model loads: refusing costs no time
+        from explorer.engine.sae.train import check_not_trained
+
+        check_not_trained(Path(args.out).expanduser(), args.overwrite)
     if args.corpus:
         from explorer.engine.sae.train_data import read_corpus_files
 
@@ -162,7 +167,7 @@ def _train(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out} is a file, not a folder.")
     progress(f"Training a {args.kind} SAE (width {args.width}) on blocks.{args.layer}.hook_resid_post of {w.name} "
              f"into {out}")
-    report = Trainer(w, settings, out, resume=args.resume, progress=Progress()).run()
+    report = Trainer(w, settings, out, resume=args.resume, progress=Progress(), overwrite=args.overwrite).run()
     figures = {"fvu": report.fvu, "fvu_all_tokens": report.fvu_all_tokens, "massive_tokens": report.massive_tokens,
                "l0": report.l0, "dead_fraction": report.dead_fraction,
                "dead_fraction_heldout": report.dead_fraction_heldout, "heldout_tokens": report.heldout_tokens,

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from explorer.engine.sae.base import Sae, ordinary_rows
 from explorer.engine.sae.feature_index import INDEX_FILE, TopContexts, write_index
 from explorer.engine.sae.hooks import capture_batch
-from explorer.engine.sae.saelens import save_saelens
+from explorer.engine.sae.saelens import CFG_FILE, WEIGHTS_FILE, save_saelens
 from explorer.errors import InputError
 
 STATE_VERSION = 1
@@ -235,6 +235,17 @@ class TrainableSae(torch.nn.Module):
 
 
 # ------------------------------------------------------------------ checkpoints
+def check_not_trained(out: Path, overwrite: bool) -> None:
+    """Refuse to train into a folder that holds a finished SAE: a trained SAE is never replaced
+    by accident (hours of work, and its feature index), only with ``--overwrite``."""
+    if overwrite:
+        return
+    for name in (WEIGHTS_FILE, CFG_FILE):
+        if (Path(out) / name).exists():
+            raise InputError(f"{out} already holds a trained SAE; give another --out, or add --overwrite "
+                             "to replace it.")
+
+
 def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save_file
 
@@ -273,8 +284,10 @@ class Trainer:
     """
 
     def __init__(self, wrapper, settings: TrainSettings, out: Path, resume: bool = False,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, overwrite: bool = False) -> None:
         settings.check()
+        if not resume:
+            check_not_trained(Path(out), overwrite)
         if not 0 <= settings.layer < wrapper.n_layers:
             raise InputError(f"--layer must be between 0 and {wrapper.n_layers - 1} for {wrapper.name}, "
                              f"found {settings.layer}.")
