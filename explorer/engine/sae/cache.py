@@ -4,7 +4,8 @@ Key = sha256 of (model name, SAE file fingerprint, hook, layer, token ids, forma
 so a changed SAE file, another model or another prompt never reuses an entry. Disk entries
 live in ``explorer.paths.cache_dir() / "sae_features"``; they are written under a temporary
 name and renamed, and an entry that cannot be read back (truncated, corrupt, old version)
-is deleted and recomputed, never an error. Never imports Textual or Rich.
+is deleted and recomputed, never an error. The disk level keeps to a byte budget with LRU
+eviction (explorer/io/cache_budget.py). Never imports Textual or Rich.
 """
 
 from __future__ import annotations
@@ -96,9 +97,12 @@ class FeatureCache:
     Thread-safe: the app's workers and the UI thread may both ask.
     """
 
-    def __init__(self, capacity: int = 100, directory: Path | None = None) -> None:
+    def __init__(self, capacity: int = 100, directory: Path | None = None, budget: int | None = None) -> None:
         self.capacity = max(1, int(capacity))
         self.directory = Path(directory) if directory is not None else None
+        self.budget = budget
+        """Disk bytes (None: the sae_features budget of explorer/io/cache_budget.py)."""
+        self._written = 1 << 62  # the first put checks the budget (a cache left over-full by an older version)
         self._mem: OrderedDict[str, PromptFeatures] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = {"memory": 0, "disk": 0, "miss": 0, "corrupt": 0}
@@ -126,6 +130,10 @@ class FeatureCache:
                     pass
             else:
                 self.hits["disk"] += 1
+                try:
+                    os.utime(path)  # most recently used: evicted last (explorer/io/cache_budget.py)
+                except OSError:
+                    pass
                 self._remember(key, pf)
                 return pf
         self.hits["miss"] += 1
@@ -144,8 +152,25 @@ class FeatureCache:
         if path is not None:
             try:
                 to_file(pf, path)
-            except OSError as exc:  # a full or read-only disk costs the disk level only
+            except Exception as exc:  # a full or read-only disk costs the disk level only
                 log.warning("could not write SAE cache entry %s: %s", path, exc)
+                return
+            self._enforce_budget(path)
+
+    def _enforce_budget(self, written: Path) -> None:
+        """Evict least recently used entries once the bytes written since the last check reach
+        a twentieth of the budget, so a long prompt cannot grow the cache without bound and a
+        put does not list the directory every time."""
+        from explorer.io.cache_budget import budget_bytes, enforce_budget
+
+        budget = self.budget if self.budget is not None else budget_bytes("sae_features")
+        try:
+            self._written += written.stat().st_size
+        except OSError:
+            return
+        if self._written >= budget / 20:
+            self._written = 0
+            enforce_budget("sae_features", keep={written}, directory=self.directory, budget=budget)
 
     def clear_memory(self) -> None:
         with self._lock:
