@@ -14,7 +14,8 @@ Why each rule exists (issue 14):
   fails is deleted and rebuilt (a wrong-structure tokenizer.json or a stub config.json
   included, which otherwise load wrongly or hang).
 * **Conversion writes into ``NAME.tmp-PID-XXXX``** and renames it into place; temporaries
-  left by a killed conversion (their process is gone) are removed on the next conversion.
+  left by a killed conversion (their process is gone) are removed on the next conversion,
+  and so are entries of an older format (keyed by path, 517 MB per checkout) unused for an hour.
 
 The disk budget and LRU eviction of entries live in explorer/io/cache_budget.py. Never
 imports Textual or Rich.
@@ -150,6 +151,33 @@ def clean_stale_temporaries(directory: Path | None = None) -> list[Path]:
     return removed
 
 
+STALE_FORMAT_SECONDS = 3600
+"""An entry of an older format unused this long is deleted (an older copy of the app may
+still be reading a recently used one)."""
+
+
+def clean_old_formats(directory: Path | None = None) -> list[Path]:
+    """Remove entries written by an older format (they are never read again), once unused for an hour."""
+    import time
+
+    directory = directory or converted_dir()
+    removed = []
+    for entry in directory.iterdir() if directory.is_dir() else []:
+        if not entry.is_dir() or ".tmp-" in entry.name:
+            continue
+        info = _read_json(entry / MARKER)
+        if isinstance(info, dict) and info.get("format") == FORMAT_VERSION:
+            continue
+        try:
+            idle = time.time() - entry.stat().st_mtime
+        except OSError:
+            continue
+        if idle > STALE_FORMAT_SECONDS:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 def _dequantize(gguf: Path) -> tuple:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -193,6 +221,7 @@ def convert_gguf(gguf: Path, progress: Progress | None = None, dequantize: Dequa
             progress(f"Rebuilding the converted model: {problem}…")
         shutil.rmtree(entry, ignore_errors=True)
     clean_stale_temporaries(entry.parent)
+    clean_old_formats(entry.parent)
     if progress:
         progress(f"Converting {gguf.name} to safetensors (first start only, ~30 s)…")
     entry.parent.mkdir(parents=True, exist_ok=True)

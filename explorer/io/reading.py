@@ -109,7 +109,7 @@ def read_input_bytes(path: str | Path, what: str, limit: int) -> bytes:
 def decode_text(raw: bytes, shown: str) -> str:
     """UTF-8 (a BOM is dropped); refuse binary data in one sentence."""
     if b"\x00" in raw:
-        raise InputError(f"{shown} looks binary (it holds NUL bytes); give a UTF-8 text file.")
+        raise InputError(f"{shown} is not UTF-8 text: it looks binary (it holds NUL bytes).")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

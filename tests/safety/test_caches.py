@@ -164,3 +164,31 @@ def test_cache_command_shows_and_clears(capsys):
     assert main(["cache", "--clear"]) == 0
     assert "Freed 1.0 MB" in capsys.readouterr().out and not d.exists()
     assert main(["cache", "--clear", "nope"]) == 2
+
+
+def test_old_format_entries_go_once_unused(gguf, tiny_tokenizer):
+    root = cc.converted_dir()
+    old, recent = root / "SmolLM2-per-path-1", root / "SmolLM2-per-path-2"
+    for d in (old, recent):
+        d.mkdir(parents=True)
+        (d / cc.MARKER).write_text(json.dumps({"source": "/a/checkout/model.gguf", "files": []}))  # format 1
+    os.utime(old, (time.time() - 2 * cc.STALE_FORMAT_SECONDS,) * 2)
+    cc.convert_gguf(gguf, dequantize=FakeDequantize(tiny_tokenizer))
+    assert not old.exists() and recent.exists()
+
+
+def test_sae_cache_write_failure_costs_the_disk_level_only(tmp_path, monkeypatch):
+    """A full disk makes safetensors raise SafetensorError (not OSError): the mode still works."""
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    from explorer.engine.sae.cache import FeatureCache
+
+    def full_disk(*_a, **_k):
+        raise SafetensorError("Error while serializing: IoError(No space left on device)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    cache = FeatureCache(capacity=2, directory=tmp_path / "sae")
+    cache.put("ab" * 32, _features(3))
+    assert cache.get("ab" * 32) is not None  # served from memory
+    assert not list((tmp_path / "sae").rglob("*.tmp"))  # no half-written temporaries left
