@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         extra["seed"] = seed
     record = logprob_record(wrapper, prompt, gen.steps, top=args.top, guide=args.guide, extra=extra)
     append_jsonl(out, record)
-    progress(f"Appended a record of {len(gen.steps)} tokens to {out}.")
+    progress(f"Appended a record of {len(gen.steps)} tokens to {'standard output' if out == '-' else out}.")
     # With --out - the JSONL record owns standard output; the summary goes to stderr instead.
     summary = sys.stderr if args.out == "-" else sys.stdout
     print(record["response"], file=summary)

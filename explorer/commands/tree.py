@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     write_text(out, tree_to_json(result, model=wrapper.name))
     if result.incomplete:
         progress(f"note: {result.message} (written with \"incomplete\": true)")
-    progress(f"Wrote {out} ({result.nodes} nodes).")
+    progress(f"Wrote {'standard output' if out == '-' else out} ({result.nodes} nodes).")
 
     # With --out - the tree JSON owns standard output; the summary goes to stderr instead.
     summary = sys.stderr if args.out == "-" else sys.stdout

@@ -180,8 +180,10 @@ def clean_old_formats(directory: Path | None = None) -> list[Path]:
 
 def _dequantize(gguf: Path) -> tuple:
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    transformers.utils.logging.disable_progress_bar()  # our progress line, not bars over the app
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     return model, tokenizer

@@ -132,9 +132,6 @@ def convert_gguf(gguf: Path, progress: Progress | None = None) -> Path:
     from explorer.engine.converted_cache import convert_gguf as convert
     from explorer.io.cache_budget import enforce_budget
 
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()
     entry = convert(gguf, progress)
     enforce_budget("converted", keep={entry})
     return entry
