@@ -103,6 +103,7 @@ def build_session(cfg, *, progress, prompt_file=None, saved=None, seed: int = 0)
             notes.append(f"Only the first {cfg.prompt.max_prompts} saved prompts fit max_prompts.")
         session.prompts = entries
         session.index = min(max(0, saved.index), len(entries) - 1)
+        session.saved_view = saved.view or {}  # the app restores its view state from it
         session.notes.extend(notes)
         return session
     session = Session(wrapper, cfg, prompts=[[0]], seed=seed)

@@ -51,6 +51,9 @@ class SavedSession:
     """The mode, which is also the layer view (layer_prob / layer_correlation) chosen with p."""
     seed: int
     path: Path | None = None
+    view: dict | None = None
+    """What the app shows beyond the session itself, e.g. {"mode_params": {"sae_features": {"layer": 3}}}
+    (the SAE layer chosen with p); the app gives it to ``session_to_json`` and reads it back."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,15 @@ class SessionInfo:
 
 
 # ---------------------------------------------------------------------------- writing
-def session_to_json(session) -> str:
+def session_to_json(session, view: dict | None = None) -> str:
+    """The whole session as JSON; ``view``: the app's view state (JSON values only, else left out)."""
     decode = session.wrapper.decode
+    extra = {}
+    if view:
+        try:
+            extra["view"] = json.loads(json.dumps(view, allow_nan=False))
+        except (TypeError, ValueError):  # a value JSON cannot hold: the view is not worth failing a save
+            extra = {}
     return json.dumps({
         "schema_version": SCHEMA_VERSION,
         "model": session.wrapper.name,
@@ -77,6 +87,7 @@ def session_to_json(session) -> str:
         "seed": session.seed,
         "prompts": [{"ids": e.ids, "original_ids": e.original_ids, "cursor": e.cursor,
                      "text": decode(e.ids)} for e in session.prompts],
+        **extra,
     }, ensure_ascii=False)
 
 
@@ -217,7 +228,10 @@ def session_from_json(text: str) -> SavedSession:
     if not isinstance(mode, str) or not isinstance(model, str):
         raise ValueError("mode and model must be strings")
     seed = _int(data.get("seed", 0), "seed", 0, MAX_SEED)
-    return SavedSession(model, prompts, index, mode, seed)
+    view = data.get("view", {})
+    if not isinstance(view, dict) or not isinstance(view.get("mode_params", {}), dict):
+        raise ValueError("view must be an object")
+    return SavedSession(model, prompts, index, mode, seed, view=view)
 
 
 def _read(path: Path) -> str:

@@ -147,13 +147,18 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
             self.session.mode = "plain"
         if self.result_cache is None:
             self.result_cache = ResultCache(self.session.config.display.cache_size)
+        saved_params = getattr(self.session, "saved_view", {}).get("mode_params", {})
+        for name, params in saved_params.items():  # --resume: e.g. the SAE layer chosen with p
+            if isinstance(params, dict):
+                self.mode_params.setdefault(name, {}).update(params)
         if self._want_autosave and self._autosaver is None:
             from explorer.io.session_store import Autosaver, session_to_json
 
             # baseline: the session as opened is not written (a start-and-quit adds no file);
             # on_error runs in the writer thread, and notify is thread-safe (post_message).
-            self._autosaver = Autosaver(baseline=session_to_json(self.session), on_error=lambda text: self.notify(
-                text, title="Saving failed", severity="error", timeout=15))
+            self._autosaver = Autosaver(
+                baseline=session_to_json(self.session, self._view_state()),
+                on_error=lambda text: self.notify(text, title="Saving failed", severity="error", timeout=15))
         for note in self.notices + list(self.session.notes):
             self.notify(note, title="Note", severity="warning", timeout=10)
         self._request_step()
@@ -358,7 +363,11 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
             return
         from explorer.io.session_store import session_to_json
 
-        self._autosaver.submit(session_to_json(self.session))  # a failure is notified by on_error
+        self._autosaver.submit(session_to_json(self.session, self._view_state()))  # failures: on_error
+
+    def _view_state(self) -> dict:
+        """What the saved session keeps of the view beyond the session itself."""
+        return {"mode_params": self.mode_params}
 
     def _tell(self, exc: ExplorerError, severity: str = "warning") -> None:
         self.notify(exc.message, title=exc.title, severity=severity)
@@ -545,7 +554,7 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
         if self._autosaver is not None and self.session is not None:
             from explorer.io.session_store import session_to_json
 
-            self._autosaver.submit(session_to_json(self.session))
+            self._autosaver.submit(session_to_json(self.session, self._view_state()))
             unsaved = self._autosaver.flush()
             if unsaved:  # printed after the screen closes, so the user knows what was not kept
                 self.exit(return_code=1, message=f"Not saved: {unsaved}")

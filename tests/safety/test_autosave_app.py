@@ -45,3 +45,19 @@ async def test_saving_failure_is_notified_at_once_and_named_on_quit(tiny_session
     assert app.return_code == 1
     err = capsys.readouterr().err  # Textual prints the exit message when the screen closes
     assert "Not saved: The session could not be saved" in err
+
+
+async def test_mode_options_are_saved_and_restored(tiny_session):
+    app = ExplorerApp(tiny_session, autosave=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(app, pilot)
+        app.mode_params.setdefault("sae_features", {})["layer"] = 1  # what p does in the SAE mode
+        app._autosave()
+        app._autosaver.flush()
+    saved = load_saved_session()
+    assert saved.view["mode_params"]["sae_features"] == {"layer": 1}
+    tiny_session.saved_view = saved.view  # what build_session sets on --resume
+    again = ExplorerApp(tiny_session, autosave=False)
+    async with again.run_test(size=SIZE) as pilot:
+        await _settle(again, pilot)
+        assert again.mode_params["sae_features"] == {"layer": 1}

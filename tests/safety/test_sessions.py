@@ -129,3 +129,14 @@ def test_a_failed_write_is_reported_at_once_and_on_flush(tmp_path):
     _wait_for(lambda: errors)  # from the writer thread, without a second change
     assert str(blocked) in errors[0]
     assert saver.flush() == saver.unsaved and saver.unsaved
+
+
+def test_view_state_round_trips_and_is_validated(tiny_session):
+    from explorer.io.session_store import session_to_json
+
+    view = {"mode_params": {"sae_features": {"layer": 3}}}
+    saved = session_from_json(session_to_json(tiny_session, view))
+    assert saved.view == view
+    assert "view" not in json.loads(session_to_json(tiny_session, {"bad": float("nan")}))  # a save never fails on it
+    with pytest.raises(ValueError):
+        session_from_json(json.dumps(dict(GOOD, view=[1])))

@@ -39,6 +39,7 @@ class ModeViewsMixin:
         else:
             params[key] = value
         self._refresh_mode()
+        self._autosave()  # mode options (the SAE layer of p, ...) are part of the saved session
 
     def _no_option(self, what: str) -> None:
         self.notify(f"The {self._analysis().label} mode has no {what} option.", severity="warning", timeout=3)
