@@ -58,7 +58,7 @@ def decoding_requested(args: argparse.Namespace) -> bool:
 
 def check_decoding_early(args: argparse.Namespace):
     """Validate the numeric flags (and bias values) before the model loads; returns the settings without tokens."""
-    from explorer.engine.decoding_settings import DecodingSettings
+    from explorer.engine.decoding.settings import DecodingSettings
 
     values = {name: getattr(args, name) for name, _ in _NUMERIC if getattr(args, name, None) is not None}
     for name, value in values.items():
@@ -96,7 +96,7 @@ def settings_from_args(args: argparse.Namespace, wrapper):
 
 def regex_from_args(args: argparse.Namespace) -> str | None:
     if args.regex_file:
-        from explorer.engine.constraint import read_regex_file
+        from explorer.engine.decoding.constraint import read_regex_file
 
         return read_regex_file(args.regex_file)
     return args.regex

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from explorer.engine.beam import beam_search
+from explorer.engine.decoding.beam import beam_search
 from explorer.engine.model import ModelWrapper
 from explorer.engine.trace import Trace
 from explorer.errors import InputError

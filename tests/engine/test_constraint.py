@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer.engine.constraint import compile_regex, read_regex_file
-from explorer.engine.decoding import DecodingSettings, SeededSampler, generate_tokens, process_logits
+from explorer.engine.decoding.constraint import compile_regex, read_regex_file
+from explorer.engine.decoding.pipeline import DecodingSettings, SeededSampler, generate_tokens, process_logits
 from explorer.engine.trace import Trace
 from explorer.errors import InputError
 

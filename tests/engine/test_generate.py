@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from explorer.engine.generate import generate, logprob_record, trace_steps
+from explorer.engine.decoding.generate import generate, logprob_record, trace_steps
 from explorer.engine.trace import Trace
 from explorer.errors import InputError
 from tests.engine.tree_compare import one_torch_thread

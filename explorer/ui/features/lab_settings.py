@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from explorer.engine.decoding_settings import DecodingSettings
+from explorer.engine.decoding.settings import DecodingSettings
 from explorer.errors import InputError
 
 

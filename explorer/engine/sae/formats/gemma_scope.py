@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from explorer.engine.sae.base import Sae, SaeLoadError, require
-from explorer.engine.sae.files import read_npz
+from explorer.engine.sae.formats.files import read_npz
 
 
 def infer_hooks(where: str, layer: int | None) -> tuple[str, str] | None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import torch
 
-from explorer.engine.decoding_settings import (STAGE_ORDER, DecodingSettings, LabRow, LabView,  # noqa: F401
+from explorer.engine.decoding.settings import (STAGE_ORDER, DecodingSettings, LabRow, LabView,  # noqa: F401
                                                StageSummary)
 from explorer.errors import InputError
 

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from explorer.engine.sae.base import Sae, SaeLoadError, require
-from explorer.engine.sae.files import read_safetensors
+from explorer.engine.sae.formats.files import read_safetensors
 
 
 def infer_hooks(where: str, layer: int | None) -> tuple[str, str] | None:
