@@ -205,7 +205,8 @@ async def test_n_draws_what_the_engine_draws(app):
 
 
 async def test_N_appends_what_generate_tokens_makes(app):
-    from explorer.engine.decoding.pipeline import SeededSampler, generate_tokens
+    from explorer.engine.decoding.generate import generate_tokens
+    from explorer.engine.decoding.pipeline import SeededSampler
 
     async with app.run_test(size=SIZE) as pilot:
         await open_lab(app, pilot)
@@ -225,7 +226,7 @@ async def test_N_appends_what_generate_tokens_makes(app):
 async def test_escape_stops_generation(app, monkeypatch):
     import threading
 
-    from explorer.engine.decoding import pipeline as decoding
+    from explorer.engine.decoding import generate as decoding
 
     real = decoding.generate_tokens
     release = threading.Event()

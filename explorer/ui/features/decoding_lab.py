@@ -622,7 +622,7 @@ class DecodingLabMixin:
 
     @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False, description="Generating tokens")
     def lab_generate(self, snapshot: tuple, settings: DecodingSettings, constraint, sampler, n: int) -> None:
-        from explorer.engine.decoding.pipeline import generate_tokens
+        from explorer.engine.decoding.generate import generate_tokens
 
         worker = get_current_worker()
         wrapper = self.session.wrapper
