@@ -10,7 +10,6 @@ import argparse
 import time
 
 from explorer.commands.common import config_from_args
-from explorer.errors import ExplorerError, InputError
 
 
 def run_tui(args: argparse.Namespace) -> int:
