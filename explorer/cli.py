@@ -26,15 +26,13 @@ def tui_parser() -> argparse.ArgumentParser:
         "Token Explorer: step a language model one token at a time. "
         "Subcommands: " + ", ".join(_command_names()) + " (main.py COMMAND --help)."))
     p.add_argument("--input", "-i", metavar="FILE", help="text file (or saved .json prompt) to use as the first prompt")
-    p.add_argument("--config", metavar="FILE", help="configuration file (default: config.toml)")
-    p.add_argument("--model", metavar="NAME", help='"bundled", a hub repo id, a local directory or a .gguf file')
-    p.add_argument("--device", metavar="DEV", help="auto (default: CUDA > MPS > CPU), cpu, cuda, cuda:N, mps, multi")
-    p.add_argument("--bf16", action="store_true", help="load the model in bfloat16")
     p.add_argument("--layer_prob", "--layer-prob", action="store_true", help="enable layer probability / correlation views (key p)")
     p.add_argument("--cross_layer", "--cross-layer", action="store_true", help="enable cross-layer transcoder analysis")
-    p.add_argument("--seed", type=int, default=None, help="random seed for sampling (default: time-based, shown in the status bar)")
     p.add_argument("--resume", nargs="?", const="newest", default=None, metavar="NAME|list",
                    help="bring back a saved session: the newest (no value), a named one, or `list` to list them")
+    from explorer.commands.common import add_model_arguments
+
+    add_model_arguments(p)  # the same model flags as every command
     return p
 
 

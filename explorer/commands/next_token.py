@@ -163,7 +163,7 @@ class _LabResult:
 
 
 def _lab(args, session, view) -> _LabResult:
-    from explorer.engine.decoding import SeededSampler, process_logits
+    from explorer.engine.decoding.pipeline import SeededSampler, process_logits
 
     wrapper = session.wrapper
     settings = settings_from_args(args, wrapper)
@@ -171,7 +171,7 @@ def _lab(args, session, view) -> _LabResult:
     constraint = None
     allowed = None
     if regex is not None:
-        from explorer.engine.constraint import compile_regex
+        from explorer.engine.decoding.constraint import compile_regex
 
         constraint = compile_regex(wrapper, regex).new_tracker().step([])
         allowed = constraint.allowed_ids()

@@ -8,6 +8,8 @@ import pytest
 
 from explorer.cli import main
 
+pytestmark = pytest.mark.integration  # every test here loads the bundled model
+
 PROMPT = "The capital of France is Paris"
 
 

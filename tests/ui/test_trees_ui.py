@@ -215,7 +215,7 @@ async def _sampled_tokens(wrapper, config, seed: int) -> list[int]:
 
 
 async def test_G_replays_with_the_session_seed(tiny_sp_wrapper, test_config):
-    from explorer.engine.generate import generate
+    from explorer.engine.decoding.generate import generate
 
     first = await _sampled_tokens(tiny_sp_wrapper, test_config, seed=7)
     second = await _sampled_tokens(tiny_sp_wrapper, test_config, seed=7)
