@@ -47,7 +47,7 @@ def check_parsed_args(args: argparse.Namespace) -> None:
     a 20-digit seed in torch; both get one sentence here instead. File paths may hold such
     bytes legitimately, so they are not checked.
     """
-    from explorer.io.reading import check_text
+    from explorer.inputs import check_text
 
     for dest, value in vars(args).items():
         if dest in PATH_FLAGS:

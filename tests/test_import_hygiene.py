@@ -43,7 +43,7 @@ def test_ui_import_does_not_import_torch():
 #   engine         engine               (models, traces, decoding, SAEs)
 #   files          io                   (prompt files, sessions, exports, atomic writes)
 #   settings       config
-#   base           errors, paths
+#   base           errors, paths, inputs (bounded reading of user files)
 LAYERS: list[set[str]] = [
     {"cli"},
     {"launch"},
@@ -52,7 +52,7 @@ LAYERS: list[set[str]] = [
     {"engine"},
     {"io"},
     {"config"},
-    {"errors", "paths"},
+    {"errors", "paths", "inputs"},
 ]
 LAYER_OF = {pkg: depth for depth, pkgs in enumerate(LAYERS) for pkg in pkgs}
 
