@@ -43,7 +43,8 @@ def test_ui_import_does_not_import_torch():
 #   engine         engine               (models, traces, decoding, SAEs)
 #   files          io                   (prompt files, sessions, exports, atomic writes)
 #   settings       config
-#   base           errors, paths, inputs (bounded reading of user files)
+#   reading        inputs               (bounded reading of user files)
+#   base           errors, paths
 LAYERS: list[set[str]] = [
     {"cli"},
     {"launch"},
@@ -52,7 +53,8 @@ LAYERS: list[set[str]] = [
     {"engine"},
     {"io"},
     {"config"},
-    {"errors", "paths", "inputs"},
+    {"inputs"},
+    {"errors", "paths"},
 ]
 LAYER_OF = {pkg: depth for depth, pkgs in enumerate(LAYERS) for pkg in pkgs}
 
