@@ -22,6 +22,7 @@ import torch
 
 from explorer.engine.model import ModelWrapper
 from explorer.errors import InputError
+from explorer.schema import LOGPROBS_SCHEMA_VERSION
 
 TOP_STORED = 20  # alternatives kept per step (the Trace keeps the same number)
 GUIDE_SEPARATOR = "\n\n"  # the notebook's blank line between the prompt and the forced prefix
@@ -191,7 +192,7 @@ def logprob_record(wrapper: ModelWrapper, prompt: str, steps: list[TokenStep], *
             entry["forced"] = True
         data.append(entry)
     response = wrapper.tokenizer.decode([s.token_id for s in steps], skip_special_tokens=True)
-    record = {"prompt": prompt, "response": response, "data": data}
+    record = {"schema_version": LOGPROBS_SCHEMA_VERSION, "prompt": prompt, "response": response, "data": data}
     if guide is not None:
         record["guided"] = True
         record["guide"] = guide

@@ -10,11 +10,10 @@ interventions when given, and the provenance. The same dict is embedded as JSON
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from explorer.colors import lerp_color, text_color_for
-from explorer.io.atomic import create_new_text
+from explorer.io.dated import write_new_dated
 from explorer.io.html_page import esc, page
 from explorer.io.svg_plot import line_plot
 
@@ -182,12 +181,4 @@ def render_report(data: dict) -> str:
 
 def save_new_report(data: dict, directory: Path) -> Path:
     """Write the report as ``report-DATE.html`` in ``directory``, never replacing an earlier file (the app's key)."""
-    html = render_report(data)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for k in range(1000):
-        path = Path(directory) / (f"report-{stamp}" + (f"-{k}" if k else "") + ".html")
-        try:
-            return create_new_text(path, html)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"No free report file name in {directory}.")
+    return write_new_dated(directory, "report", ".html", render_report(data))
