@@ -181,8 +181,12 @@ def parse_config(text: str, source: str = "<string>") -> Config:
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read a config file (default: config.toml beside main.py). Raises ConfigError."""
-    p = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    """Read a config file (default: the one ``explorer.config_sources.find_config`` picks). Raises ConfigError."""
+    if path is None:
+        from explorer.config_sources import find_config  # platformdirs; keeps this module stdlib-only
+
+        path, _why = find_config()
+    p = Path(path)
     if not p.exists():
         raise ConfigError(f"Config file {p} does not exist.")
     if p.is_dir():
