@@ -7,7 +7,7 @@ It is not a mode itself. Never imports Textual or Rich.
 
 The dict (``schema_version`` REPORT_SCHEMA_VERSION; ``prob`` is always a probability in [0, 1]):
 
-``{"schema_version", "kind": "token-explorer-report", "provenance", "prompt": {"text", "cursor"},
+``{"schema_version", "kind": "token-explorer-report", "provenance", "prompt": {"text", "cursor"}, "n_layers",
 "tokens": [{"index", "id", "text", "visible", "kind", "prob", "logprob", "rank", "entropy_bits",
 "alternatives": [{"id", "text", "prob"}]}], "next": [{"rank", "id", "text", "prob", "logit"}],
 "modes": [{"name", "label", "legend", "unit", "lo", "hi", "colors", "values", "shown", "colours",
@@ -141,6 +141,7 @@ def build_report(session, modes: Sequence[str], *, cursor: int | None = None,
         "kind": "token-explorer-report",
         "provenance": provenance(wrapper, session.seed, hash_weights=hash_weights),
         "prompt": {"text": wrapper.tokenizer.decode(list(view.ids)), "cursor": cursor},
+        "n_layers": wrapper.n_layers,
         "tokens": _token_rows(view, trace, wrapper),
         "next": [{"rank": c.rank, "id": c.id, "text": c.text.text, "prob": c.prob, "logit": c.logit}
                  for c in view.candidates[:next_rows]],

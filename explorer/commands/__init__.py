@@ -3,6 +3,6 @@
 Each module has NAME, HELP, ``add_arguments(parser)`` and ``run(args) -> int``.
 """
 
-from explorer.commands import analyze, beam, config_show, logprobs, next_token, report, sae, tree
+from explorer.commands import analyze, beam, config_show, logprobs, next_token, report, sae, serve, tree
 
-COMMANDS = [next_token, analyze, tree, logprobs, beam, sae, report, config_show]
+COMMANDS = [next_token, analyze, tree, logprobs, beam, sae, report, serve, config_show]

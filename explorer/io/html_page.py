@@ -29,7 +29,7 @@ th { border-bottom: 1px solid #999; } td.r, th.r { text-align: right; }
 
 # One tooltip element for the page. An element with data-tip="KEY1 KEY2" shows TIPS[KEY1] and
 # TIPS[KEY2] (one after the other) on hover and on keyboard focus; the text goes in with textContent.
-TOOLTIP_JS = """
+TOOLTIP_JS = r"""
 const tip = document.getElementById('tip');
 function showTip(el, x, y) {
   const parts = el.dataset.tip.split(' ').map(k => TIPS[k]).filter(t => t !== undefined);

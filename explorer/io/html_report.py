@@ -108,8 +108,12 @@ def _mode_section(data: dict, j: int, block: dict, tips: dict[str, str]) -> str:
         tok = data["tokens"][c]
         out.append(f"<h3>Per layer, cursor token #{c} {esc(repr(tok['visible']))}</h3><div class='plots'>")
         marker = block.get("params", {}).get("layer")
+        n_layers = data.get("n_layers")
         for name, series in block["layers"].items():
-            out.append(line_plot(name, series, marker=marker if isinstance(marker, int) else None))
+            # Residual-stream series have one point per layer 0..L (0 = embeddings); sub-layer ones one per block.
+            x_label = ("block" if len(series) == n_layers else
+                       "layer (0 = embeddings)" if n_layers and len(series) == n_layers + 1 else "index")
+            out.append(line_plot(name, series, x_label=x_label, marker=marker if isinstance(marker, int) else None))
         out.append("</div>")
     out.append("</section>")
     return "".join(out)
