@@ -55,9 +55,12 @@ def _token_rows(view, trace, wrapper) -> list[dict]:
     return rows
 
 
-def _mode_block(name: str, ctx: AnalysisContext, cache: ResultCache) -> dict:
+def _mode_block(name: str, ctx: AnalysisContext, cache: ResultCache, config) -> dict:
     analysis = get_analysis(name)
     block: dict[str, Any] = {"name": analysis.name, "label": analysis.label, "params": dict(ctx.params)}
+    if analysis.name == "sae_features":  # the SAE entries live in the config (as in the app)
+        ctx = AnalysisContext(view=ctx.view, wrapper=ctx.wrapper, cursor=ctx.cursor,
+                              params={**ctx.params, "config": config})
     try:
         result = compute_mode(analysis, ctx, cache)
     except AnalysisUnavailable as exc:
@@ -129,7 +132,8 @@ def build_report(session, modes: Sequence[str], *, cursor: int | None = None,
     cache = cache if cache is not None else ResultCache(session.config.display.cache_size)
     params = params or {}
     blocks = [_mode_block(name, AnalysisContext(view=view, wrapper=wrapper, cursor=cursor,
-                                                params=dict(params.get(name, {}))), cache) for name in modes]
+                                                params=dict(params.get(name, {}))), cache, session.config)
+              for name in modes]
     lab = None
     if decoding is not None:
         from explorer.engine.decoding import lab_view
