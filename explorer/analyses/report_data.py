@@ -111,7 +111,7 @@ def build_report(session, modes: Sequence[str], *, cursor: int | None = None,
         decoding: DecodingSettings applied to the next token (the lab's table), or None.
         interventions: the interventions in effect (plain dicts, as saved with the session), or None.
         cache: a ResultCache to reuse lazy results (the app's); a fresh one otherwise.
-        hash_weights: include the SHA-256 of the weights (about a second for the bundled model).
+        hash_weights: include the SHA-256 of the weights (a few seconds for the bundled model).
         next_rows: rows of the next-token table.
 
     Returns:

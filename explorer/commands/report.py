@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a mode option, e.g. attention.method=raw or residual.layer=12 (repeatable)")
     g.add_argument("--position", type=int, default=None, metavar="P",
                    help="the cursor token, whose per-layer plots are shown (default: the last; negative from the end)")
-    g.add_argument("--no-hash", action="store_true", help="skip the SHA-256 of the weights (saves ~1 s per 500 MB)")
+    g.add_argument("--no-hash", action="store_true", help="skip the SHA-256 of the weights (saves a few seconds on the bundled model)")
     g.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write, or - for standard output")
     add_decoding_arguments(p)
     add_model_arguments(p)

@@ -19,7 +19,8 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
     Two loads of the same weights in the same dtype give the same hash; the float32 and the
     bfloat16 load of one checkpoint give different hashes, which is what a reader of a
-    report needs to know. ~1 s for a 135M-parameter float32 model on one CPU core.
+    report needs to know. Measured 2.5 s for the bundled model (540 MB, float32) on a heavily
+    loaded 2-core machine (bench/bench_report.py).
     """
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
@@ -46,7 +47,7 @@ def provenance(wrapper, seed: int | None, *, hash_weights: bool = True) -> dict:
     Args:
         wrapper: the ModelWrapper that computed the numbers.
         seed: the session's sampling seed (None when nothing was sampled).
-        hash_weights: compute ``weights_sha256`` (about a second per 500 MB of weights).
+        hash_weights: compute ``weights_sha256`` (seconds for a few hundred MB of weights).
 
     Returns:
         ``{"model", "weights_sha256", "dtype", "device", "seed", "versions", "created"}``;

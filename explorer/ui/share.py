@@ -34,7 +34,7 @@ def save_report(session, modes: list[str], *, cursor: int | None, params: dict[s
                 decoding=None, cache=None, directory: Path | None = None) -> Path:
     """Compute the report of the current prompt and save it as ``report-DATE.html``.
 
-    Runs the model for lazy modes and hashes the weights (about a second): call it from a
+    Runs the model for lazy modes and hashes the weights (seconds): call it from a
     worker thread (group "model"), never on the UI thread.
 
     Args:
