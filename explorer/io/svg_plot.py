@@ -12,8 +12,8 @@ from typing import Sequence
 
 from explorer.io.html_page import esc
 
-WIDTH, HEIGHT = 380, 170
-LEFT, RIGHT, TOP, BOTTOM = 58, 12, 22, 30
+WIDTH, HEIGHT = 392, 170
+LEFT, RIGHT, TOP, BOTTOM = 70, 12, 22, 30  # room for a y label such as 4.461e-58
 
 
 def _fmt(v: float) -> str:
