@@ -13,6 +13,29 @@ import sys
 from explorer.errors import ExplorerError, InputError
 
 
+def _prog() -> str:
+    """How the user called us: `main.py` from a checkout, `token-explorer` when installed."""
+    import os
+
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "main.py" if name in ("", "main.py", "-c", "pytest", "__main__.py") else name
+
+
+def version_text() -> str:
+    """The explorer's version and those of torch and transformers (read from metadata: nothing heavy is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from explorer import __version__
+
+    def of(pkg: str) -> str:
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"token-explorer {__version__} (torch {of('torch')}, transformers {of('transformers')})"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that ends a bad command line with one sentence and exit 2 (not a usage dump)."""
 
@@ -22,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def tui_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="main.py", description=(
+    p = _Parser(prog=_prog(), description=(
         "Token Explorer: step a language model one token at a time. "
         "Subcommands: " + ", ".join(_command_names()) + " (main.py COMMAND --help)."))
     p.add_argument("--input", "-i", metavar="FILE", help="text file (or saved .json prompt) to use as the first prompt")
@@ -33,6 +56,8 @@ def tui_parser() -> argparse.ArgumentParser:
     from explorer.commands.common import add_model_arguments
 
     add_model_arguments(p)  # the same model flags as every command
+    p.add_argument("--version", action="version", version=version_text(),
+                   help="print the version of the explorer, torch and transformers, and exit")
     return p
 
 
@@ -75,7 +100,7 @@ def _command_names() -> list[str]:
 
 def _run_command(name: str, argv: list[str]) -> int:
     module = next(m for m in _command_modules() if m.NAME == name)
-    p = _Parser(prog=f"main.py {name}", description=module.HELP)
+    p = _Parser(prog=f"{_prog()} {name}", description=module.HELP)
     module.add_arguments(p)
     args = p.parse_args(argv)
     check_parsed_args(args)

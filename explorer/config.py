@@ -185,8 +185,12 @@ MAX_CONFIG_BYTES = 1 << 20
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read a config file (default: config.toml beside main.py). Raises ConfigError."""
-    p = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    """Read a config file (default: the one ``explorer.config_sources.find_config`` picks). Raises ConfigError."""
+    if path is None:
+        from explorer.config_sources import find_config  # platformdirs; keeps this module stdlib-only
+
+        path, _why = find_config()
+    p = Path(path)
     from explorer.errors import InputError
     from explorer.inputs import read_input_text
 

@@ -22,8 +22,10 @@ WORDS = ["<unk>", "<bos>", "<eos>", "<pad>"] + (
 
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path, monkeypatch):
-    """Saved prompts and sessions go to a temporary directory, never the real home."""
+    """Saved prompts, sessions and the user config live in a temporary directory, never the real home."""
     monkeypatch.setenv("TOKEN_EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    # A user config in the real home must not change what a test reads (explorer.config_sources).
+    monkeypatch.setenv("TOKEN_EXPLORER_CONFIG_DIR", str(tmp_path / "user-config"))
     yield
 
 

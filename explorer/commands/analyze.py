@@ -1,7 +1,7 @@
 """`analyze`: the numbers a visualization mode shows for a prompt, as JSON or a table.
 
 Runs exactly the code the app runs (``compute_mode`` over the registry's mode) and prints
-``{"mode", "tokens": [{"index", "id", "text", "value"}], "layers", "checks", "extra"}``;
+``{"schema_version", "mode", "tokens": [{"index", "id", "text", "value"}], "layers", "checks", "extra"}``;
 ``value`` is null where the mode has no number for a token, ``layers`` is null for modes
 without per-layer series. ``extra`` holds the mode's own exports plus its legend, details,
 the cursor position and the parameters used.
@@ -16,6 +16,7 @@ import math
 from explorer.commands.common import (add_model_arguments, add_prompt_arguments, check_input_early,
                                       config_from_args, open_session, progress, prompt_ids_from_args)
 from explorer.errors import InputError
+from explorer.schema import ANALYZE_SCHEMA_VERSION
 
 NAME = "analyze"
 HELP = "print the numbers of one visualization mode for a prompt (per token, per layer, self-checks)"
@@ -71,7 +72,7 @@ def result_json(analysis, view, wrapper, cursor: int, params: dict, result) -> d
     extra = dict(result.extra)
     extra.update(legend=result.legend, details=list(result.details), position=cursor, params=params,
                  model=wrapper.name, color_scale={"lo": result.lo, "hi": result.hi, "colors": list(result.colors)})
-    return {"mode": analysis.name, "tokens": tokens, "layers": layers,
+    return {"schema_version": ANALYZE_SCHEMA_VERSION, "mode": analysis.name, "tokens": tokens, "layers": layers,
             "checks": {k: _number(v) for k, v in result.checks.items()}, "extra": extra}
 
 

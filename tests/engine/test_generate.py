@@ -64,7 +64,7 @@ def test_record_format_and_percent(tiny_wrapper):
     prompt = tiny_wrapper.encode("once upon a time")
     gen = generate(tiny_wrapper, prompt, 4, eos_ids=())
     rec = logprob_record(tiny_wrapper, "once upon a time", gen.steps, top=3)
-    assert set(rec) == {"prompt", "response", "data"}
+    assert set(rec) == {"schema_version", "prompt", "response", "data"} and rec["schema_version"] == 1
     assert len(rec["data"]) == 4
     for entry, step in zip(rec["data"], gen.steps):
         assert set(entry) == {"token", "logprob", "prob", "other_tokens"}

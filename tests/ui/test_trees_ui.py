@@ -142,6 +142,9 @@ async def test_s_saves_the_notebook_json_without_overwriting(app, tmp_path):
             count += 1
         assert count == screen.result.nodes
         assert any("Saved to" in n.message for n in app._notifications)
+        pages = sorted((tmp_path / "data" / "trees").glob("*.html"))
+        assert [p.stem for p in pages] == [f.stem for f in files]  # a collapsible page beside each JSON
+        assert pages[0].read_text(encoding="utf-8").count('class="node"') == screen.result.nodes
 
 
 async def test_escape_stops_a_tree_build_and_keeps_it_marked_incomplete(app, monkeypatch):

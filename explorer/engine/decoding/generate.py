@@ -25,6 +25,7 @@ from explorer.engine.decoding.pipeline import ProcessedStep, SeededSampler, proc
 from explorer.engine.decoding.settings import DecodingSettings
 from explorer.engine.model import ModelWrapper
 from explorer.errors import InputError
+from explorer.schema import LOGPROBS_SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from explorer.engine.trace import Trace
@@ -321,7 +322,7 @@ def logprob_record(wrapper: ModelWrapper, prompt: str, steps: list[TokenStep], *
             entry["forced"] = True
         data.append(entry)
     response = wrapper.tokenizer.decode([s.token_id for s in steps], skip_special_tokens=True)
-    record = {"prompt": prompt, "response": response, "data": data}
+    record = {"schema_version": LOGPROBS_SCHEMA_VERSION, "prompt": prompt, "response": response, "data": data}
     if guide is not None:
         record["guided"] = True
         record["guide"] = guide
