@@ -185,9 +185,9 @@ MAX_CONFIG_BYTES = 1 << 20
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read a config file (default: the one ``explorer.config_sources.find_config`` picks). Raises ConfigError."""
+    """Read a config file (default: the one ``explorer.paths.find_config`` picks). Raises ConfigError."""
     if path is None:
-        from explorer.config_sources import find_config  # platformdirs; keeps this module stdlib-only
+        from explorer.paths import find_config  # platformdirs: imported only when no file is named
 
         path, _why = find_config()
     p = Path(path)

@@ -9,63 +9,24 @@ Without ``--config``, the first of these that exists is read:
    installed inside the package), which works offline.
 
 One file is read, never a merge of several: a key the file does not set takes the built-in
-default of ``explorer.config``. ``explain`` lists every value with its origin (``config
---show``). Stdlib + platformdirs only.
+default of ``explorer.config``. Which file is read is decided in ``explorer.paths``
+(``find_config``); ``explain`` here lists every value with its origin (``config --show``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from explorer.config import Config, load_config
+from explorer.paths import CHECKOUT_CONFIG, INSTALLED_CONFIG, candidates, find_config, shipped_config, user_config_dir  # noqa: F401 (re-exported)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-APP_NAME = "token-explorer"
-_PACKAGE_DIR = Path(__file__).resolve().parent
-CHECKOUT_CONFIG = _PACKAGE_DIR.parent / "config.toml"
-"""The repository's config.toml (a source checkout: main.py beside it)."""
-INSTALLED_CONFIG = _PACKAGE_DIR / "shipped" / "config.toml"
-"""The copy a wheel installs inside the package (with the shipped SAE under shipped/saes/)."""
-
-
-def user_config_dir() -> Path:
-    override = os.environ.get("TOKEN_EXPLORER_CONFIG_DIR")
-    return Path(override) if override else Path(platformdirs.user_config_dir(APP_NAME))
-
-
-def shipped_config() -> Path:
-    """The default configuration that ships with the explorer (checkout first, then the installed copy)."""
-    if CHECKOUT_CONFIG.is_file() and (CHECKOUT_CONFIG.parent / "main.py").is_file():
-        return CHECKOUT_CONFIG
-    return INSTALLED_CONFIG
-
-
-def candidates() -> list[tuple[Path, str]]:
-    """The files looked at without --config, in order, each with how the user would name it."""
-    return [(Path.cwd() / "config.toml", "config.toml in the working directory"),
-            (user_config_dir() / "config.toml", "the user config file"),
-            (shipped_config(), "the shipped default")]
-
-
-def find_config(explicit: str | Path | None = None) -> tuple[Path, str]:
-    """The config file in effect and why: ``--config`` if given, else the first candidate that exists."""
-    if explicit is not None:
-        return Path(explicit), "--config"
-    for path, why in candidates():
-        if path.is_file():
-            return path, why
-    return shipped_config(), "the shipped default"
-
 
 @dataclass(frozen=True)
 class Setting:

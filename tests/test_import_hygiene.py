@@ -42,19 +42,21 @@ def test_ui_import_does_not_import_torch():
 #   analyses       analyses             (modes: numbers per token, no model loading)
 #   engine         engine               (models, traces, decoding, SAEs)
 #   files          io                   (prompt files, sessions, exports, atomic writes)
-#   settings       config
+#   settings       config_sources (config --show: where each value came from), config
 #   reading        inputs               (bounded reading of user files)
-#   base           errors, paths
+#   base           errors, paths (user folders, which config file), colors, schema
 LAYERS: list[set[str]] = [
+    {"__main__"},
     {"cli"},
     {"launch"},
     {"ui", "commands"},
     {"analyses"},
     {"engine"},
     {"io"},
+    {"config_sources"},
     {"config"},
     {"inputs"},
-    {"errors", "paths"},
+    {"errors", "paths", "colors", "schema"},
 ]
 LAYER_OF = {pkg: depth for depth, pkgs in enumerate(LAYERS) for pkg in pkgs}
 
