@@ -34,6 +34,9 @@ def tui_parser() -> argparse.ArgumentParser:
     p.add_argument("--cross_layer", "--cross-layer", action="store_true", help="enable cross-layer transcoder analysis")
     p.add_argument("--seed", type=int, default=None, help="random seed for sampling (default: time-based, shown in the status bar)")
     p.add_argument("--resume", action="store_true", help="bring back every prompt of the last session")
+    from explorer.commands.compare_args import add_compare_arguments
+
+    add_compare_arguments(p)
     return p
 
 

@@ -38,9 +38,17 @@ def run_tui(args: argparse.Namespace) -> int:
         saved = load_saved_session()
     seed = args.seed if args.seed is not None else (saved.seed if saved else int(time.time()) % 2**31)
     _precheck_model(cfg.model.name)
+    from explorer.commands.compare_args import compare_request_from_args
+
+    compare = compare_request_from_args(args)
+    if compare is not None and compare.model is not None:
+        _precheck_model(compare.model)
 
     def loader(progress):
-        return build_session(cfg, progress=progress, prompt_file=prompt_file, saved=saved, seed=seed)
+        session = build_session(cfg, progress=progress, prompt_file=prompt_file, saved=saved, seed=seed)
+        if compare is not None:
+            attach_comparison(session, compare, progress=progress)
+        return session
 
     from explorer.ui.app import ExplorerApp
 
@@ -111,3 +119,28 @@ def build_session(cfg, *, progress, prompt_file=None, saved=None, seed: int = 0)
     session.prompts = [PromptEntry(ids, list(ids))]
     session.index = 0
     return session
+
+
+def attach_comparison(session, request, *, progress) -> None:
+    """Open model B beside the session's model (runs in the loading worker).
+
+    A failure (B cannot load, memory runs out, vocabularies differ, a prompt past B's shorter
+    context) becomes a note the app shows at start; model A is loaded and keeps working alone.
+    """
+    from explorer.engine.compare import Comparison
+    from explorer.engine.compare_load import load_second_model
+
+    m = session.config.model
+    try:
+        b = load_second_model(session.wrapper, request, device=m.device, bf16=m.bf16,
+                              trust_remote_code=m.trust_remote_code, progress=progress)
+        comparison = Comparison(session.wrapper, b, cache_size=session.config.display.cache_size)
+        longest = max(len(entry.ids) for entry in session.prompts)
+        if longest > comparison.context_length:
+            raise InputError(f"A prompt is {longest} tokens, past the comparison's context of "
+                             f"{comparison.context_length} tokens.")
+    except ExplorerError as exc:
+        session.notes.append(f"No comparison: {exc.message}")
+        return
+    session.comparison = comparison
+    session.notes.extend(comparison.notes)

@@ -3,6 +3,6 @@
 Each module has NAME, HELP, ``add_arguments(parser)`` and ``run(args) -> int``.
 """
 
-from explorer.commands import analyze, beam, logprobs, next_token, sae, tree
+from explorer.commands import analyze, beam, compare, logprobs, next_token, sae, tree
 
-COMMANDS = [next_token, analyze, tree, logprobs, beam, sae]
+COMMANDS = [next_token, analyze, tree, logprobs, beam, sae, compare]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from explorer.engine.model import ModelWrapper
 from explorer.errors import InputError, ModelLoadError
+
+if TYPE_CHECKING:  # torch stays out of the launcher's import path until the screen is up
+    from explorer.engine.model import ModelWrapper
 
 PRECISIONS = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 
@@ -50,7 +52,7 @@ class CompareRequest:
         return None
 
 
-def precision_copy(a: ModelWrapper, precision: str) -> ModelWrapper:
+def precision_copy(a: "ModelWrapper", precision: str) -> "ModelWrapper":
     """Model A's weights cast to ``precision`` as a second model (no download, A unchanged).
 
     Each parameter is cast once into the copy (deepcopy's memo maps A's parameter to its cast),
@@ -59,6 +61,8 @@ def precision_copy(a: ModelWrapper, precision: str) -> ModelWrapper:
     floating buffers exactly as loading with that dtype would.
     """
     import torch
+
+    from explorer.engine.model import ModelWrapper
 
     dtype = getattr(torch, precision)
     model = a.model
@@ -74,7 +78,7 @@ def precision_copy(a: ModelWrapper, precision: str) -> ModelWrapper:
     return ModelWrapper(clone, a.tokenizer, name=f"{a.name} @{short}", device=a.device)
 
 
-def check_vocabularies(a: ModelWrapper, b: ModelWrapper) -> None:
+def check_vocabularies(a: "ModelWrapper", b: "ModelWrapper") -> None:
     """Refuse two models whose vocabularies are not identical (one sentence naming both)."""
     if a.tokenizer is b.tokenizer and a.vocab_size == b.vocab_size:
         return
@@ -96,9 +100,9 @@ def check_vocabularies(a: ModelWrapper, b: ModelWrapper) -> None:
         )
 
 
-def load_second_model(a: ModelWrapper, request: CompareRequest, *, device: str = "auto", bf16: bool = False,
+def load_second_model(a: "ModelWrapper", request: CompareRequest, *, device: str = "auto", bf16: bool = False,
                       trust_remote_code: bool = False, progress: Callable[[str], None] | None = None,
-                      loader: Callable | None = None) -> ModelWrapper:
+                      loader: Callable | None = None) -> "ModelWrapper":
     """Open model B for a comparison with ``a``; its vocabulary is checked against A's.
 
     Args:
@@ -112,6 +116,8 @@ def load_second_model(a: ModelWrapper, request: CompareRequest, *, device: str =
         InputError: the vocabularies differ.
     """
     import torch
+
+    from explorer.engine.model import ModelWrapper
 
     what = request.model if request.model is not None else f"{a.name} in {request.precision}"
     try:
