@@ -30,11 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TEXT = (
-    "Once upon a time, in a small village at the edge of a great forest, there lived a girl who loved "
-    "to read. Every morning she walked to the old library, where the keeper told her stories about the "
-    "mountains, the sea, and the stars. "
-)
+from bench.bench_core import TEXT  # the same text as the core benchmark, so the figures line up
 
 
 def _rss_mb() -> float:

@@ -66,6 +66,9 @@ def precision_copy(a: "ModelWrapper", precision: str) -> "ModelWrapper":
 
     dtype = getattr(torch, precision)
     model = a.model
+    if precision != "float32" and next(model.parameters()).dtype == dtype:
+        raise InputError(f"Model A is already in {precision}; comparing it with a {precision} copy of itself "
+                         "would show nothing (drop --bf16, or compare with another precision).")
     memo: dict[int, object] = {}
     with torch.no_grad():
         for p in model.parameters():

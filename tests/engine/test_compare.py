@@ -207,3 +207,9 @@ def test_next_big_disagreement():
     assert next_big_disagreement(values, 2, 1.0) == 4
     assert next_big_disagreement(values, 4, 1.0) == 2
     assert next_big_disagreement(values, 0, 10.0) is None
+
+
+def test_same_precision_copy_is_refused(tiny_sp_wrapper):
+    half = precision_copy(tiny_sp_wrapper, "bfloat16")
+    with pytest.raises(InputError, match="already in bfloat16"):
+        precision_copy(half, "bfloat16")
