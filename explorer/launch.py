@@ -127,20 +127,9 @@ def attach_comparison(session, request, *, progress) -> None:
     A failure (B cannot load, memory runs out, vocabularies differ, a prompt past B's shorter
     context) becomes a note the app shows at start; model A is loaded and keeps working alone.
     """
-    from explorer.engine.compare import Comparison
-    from explorer.engine.compare_load import load_second_model
+    from explorer.engine.compare import open_comparison
 
-    m = session.config.model
     try:
-        b = load_second_model(session.wrapper, request, device=m.device, bf16=m.bf16,
-                              trust_remote_code=m.trust_remote_code, progress=progress)
-        comparison = Comparison(session.wrapper, b, cache_size=session.config.display.cache_size)
-        longest = max(len(entry.ids) for entry in session.prompts)
-        if longest > comparison.context_length:
-            raise InputError(f"A prompt is {longest} tokens, past the comparison's context of "
-                             f"{comparison.context_length} tokens.")
+        open_comparison(session, request, progress)
     except ExplorerError as exc:
         session.notes.append(f"No comparison: {exc.message}")
-        return
-    session.comparison = comparison
-    session.notes.extend(comparison.notes)

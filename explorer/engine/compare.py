@@ -258,6 +258,26 @@ class Comparison:
             session.wrapper = self.a
 
 
+def open_comparison(session: "Session", request, progress: Callable[[str], None] | None = None) -> Comparison:
+    """Load model B as the session's model was loaded (device, dtype flag, remote code) and attach it.
+
+    Raises ModelLoadError / InputError with one sentence; the session is unchanged then.
+    """
+    from explorer.engine.compare_load import load_second_model
+
+    m = session.config.model
+    b = load_second_model(session.wrapper, request, device=m.device, bf16=m.bf16,
+                          trust_remote_code=m.trust_remote_code, progress=progress)
+    comparison = Comparison(session.wrapper, b, cache_size=session.config.display.cache_size)
+    longest = max(len(entry.ids) for entry in session.prompts)
+    if longest > comparison.context_length:
+        raise InputError(f"A prompt is {longest} tokens, past the comparison's context of "
+                         f"{comparison.context_length} tokens.")
+    session.comparison = comparison
+    session.notes.extend(comparison.notes)
+    return comparison
+
+
 def _common_prefix(*seqs) -> int:
     n = 0
     for column in zip(*seqs):

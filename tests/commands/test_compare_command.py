@@ -128,3 +128,20 @@ def test_out_of_memory_on_load_is_one_sentence(capsys, model_dirs, text_file, mo
     err = capsys.readouterr().err
     assert code == 2
     assert err.splitlines()[-1].startswith("error: Not enough memory to open huge beside a")
+
+
+def test_analyze_divergence_mode_uses_the_same_numbers(capsys, model_dirs):
+    code = main(["analyze", "--mode", "divergence", "--model", model_dirs["a"], "--compare", model_dirs["b"],
+                 "--prompt", TEXT, "--device", "cpu", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    ids = [t["id"] for t in data["tokens"]]
+    la, lb = _full_log_softmax(model_dirs["a"], ids), _full_log_softmax(model_dirs["b"], ids)
+    kl = (la.exp() * (la - lb)).sum(-1)
+    assert data["tokens"][0]["value"] is None
+    assert [t["value"] for t in data["tokens"][1:]] == pytest.approx(kl[:-1].tolist(), abs=1e-5)
+    assert data["extra"]["summary"]["tokens"] == len(ids) - 1 and data["extra"]["by"] == "kl"
+    code = main(["analyze", "--mode", "divergence", "--model", model_dirs["a"], "--prompt", TEXT, "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "No second model is open" in err.splitlines()[-1]
