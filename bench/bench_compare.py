@@ -105,6 +105,7 @@ def main() -> None:
                 if out.returncode != 0:
                     raise SystemExit(out.stderr[-3000:])
                 runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(json.dumps({"threads": k, "mode": mode, **runs[-1]}), file=sys.stderr, flush=True)  # partial results survive a kill
             per_mode[mode] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
             per_mode[mode]["append_ms_runs"] = [r["append_ms"] for r in runs]
         single = per_mode.get("single", {}).get("append_ms")
