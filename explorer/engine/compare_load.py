@@ -73,7 +73,8 @@ def precision_copy(a: "ModelWrapper", precision: str) -> "ModelWrapper":
     with torch.no_grad():
         for p in model.parameters():
             if id(p) not in memo:
-                memo[id(p)] = torch.nn.Parameter(p.detach().to(dtype), requires_grad=False)
+                # copy=True: a float32 "copy" of a float32 model must not share A's storage.
+                memo[id(p)] = torch.nn.Parameter(p.detach().to(dtype, copy=True), requires_grad=False)
         clone = copy.deepcopy(model, memo)
     clone.to(dtype)
     clone.eval()

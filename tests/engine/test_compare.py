@@ -213,3 +213,9 @@ def test_same_precision_copy_is_refused(tiny_sp_wrapper):
     half = precision_copy(tiny_sp_wrapper, "bfloat16")
     with pytest.raises(InputError, match="already in bfloat16"):
         precision_copy(half, "bfloat16")
+
+
+def test_same_dtype_copy_owns_its_weights(tiny_sp_wrapper):
+    b = precision_copy(tiny_sp_wrapper, "float32")
+    pa, pb = next(tiny_sp_wrapper.model.parameters()), next(b.model.parameters())
+    assert torch.equal(pa, pb) and pa.data_ptr() != pb.data_ptr()
