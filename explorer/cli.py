@@ -58,6 +58,9 @@ def tui_parser() -> argparse.ArgumentParser:
     add_model_arguments(p)  # the same model flags as every command
     p.add_argument("--version", action="version", version=version_text(),
                    help="print the version of the explorer, torch and transformers, and exit")
+    from explorer.commands.compare_args import add_compare_arguments
+
+    add_compare_arguments(p)
     return p
 
 

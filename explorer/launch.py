@@ -10,6 +10,7 @@ import argparse
 import time
 
 from explorer.commands.common import config_from_args
+from explorer.errors import ExplorerError
 
 
 def run_tui(args: argparse.Namespace) -> int:
@@ -32,11 +33,18 @@ def run_tui(args: argparse.Namespace) -> int:
         saved, notices = resume(args.resume)  # a damaged file: set aside, a fresh session, a note
     seed = args.seed if args.seed is not None else (saved.seed if saved else int(time.time()) % 2**31)
     _precheck_model(cfg.model.name)
+    from explorer.commands.compare_args import compare_request_from_args
+
+    compare = compare_request_from_args(args)
+    if compare is not None and compare.model is not None:
+        _precheck_model(compare.model)
 
     def loader(progress):
         from explorer.engine.session_builder import build_session
 
         session = build_session(cfg, progress=progress, prompt_file=prompt_file, saved=saved, seed=seed)
+        if compare is not None:
+            attach_comparison(session, compare, progress=progress)
         progress("Computing the first step…")
         return session
 
@@ -67,3 +75,17 @@ def _precheck_model(name: str) -> None:
                 from explorer.errors import ModelLoadError
 
                 raise ModelLoadError(_offline_message(source.ref))
+
+
+def attach_comparison(session, request, *, progress) -> None:
+    """Open model B beside the session's model (runs in the loading worker).
+
+    A failure (B cannot load, memory runs out, vocabularies differ, a prompt past B's shorter
+    context) becomes a note the app shows at start; model A is loaded and keeps working alone.
+    """
+    from explorer.engine.compare import open_comparison
+
+    try:
+        open_comparison(session, request, progress)
+    except ExplorerError as exc:
+        session.notes.append(f"No comparison: {exc.message}")
