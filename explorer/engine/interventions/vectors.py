@@ -27,9 +27,14 @@ _LAYER_KEY = re.compile(r"^(?:(?:layer|layers|direction|blocks)\.)?(\d+)(?:\.hoo
 FORMATS = (".safetensors", ".npy", ".gguf")
 
 
-def _pick(tensors: dict[str, np.ndarray], layer: int, path: Path, d_model: int) -> np.ndarray:
-    """The vector for ``layer`` among the tensors of a file, or one sentence saying why not."""
-    if len(tensors) == 1:
+def _pick(tensors: dict[str, np.ndarray], layer: int, path: Path, d_model: int, by_layer_only: bool) -> np.ndarray:
+    """The vector for ``layer`` among the tensors of a file, or one sentence saying why not.
+
+    A file holding a single 1-D vector gives it for any layer (a vector built at one layer may
+    be tried at another), except a control vector (``by_layer_only``), whose tensors are
+    per layer by definition.
+    """
+    if len(tensors) == 1 and not by_layer_only:
         (key, arr), = tensors.items()
         if arr.ndim == 1:
             return arr
@@ -53,7 +58,7 @@ def load_vector(path: str | Path, layer: int, d_model: int) -> torch.Tensor:
     """The steering vector ``[d_model]`` (float32) for ``layer`` from a file.
 
     Raises:
-        InputError: a missing file, a format this reads not, no vector for the layer, or the
+        InputError: a missing file, a format this app does not read, no vector for the layer, or the
             wrong width (naming the file, the width found and the model's).
     """
     path = Path(path).expanduser()
@@ -75,7 +80,7 @@ def load_vector(path: str | Path, layer: int, d_model: int) -> torch.Tensor:
         raise
     except Exception as exc:  # a damaged or foreign file: say which one, no traceback
         raise InputError(f"{path} could not be read as {suffix[1:]} ({type(exc).__name__}: {exc}).") from None
-    vec = np.asarray(_pick(tensors, layer, path, d_model), dtype=np.float32).reshape(-1)
+    vec = np.asarray(_pick(tensors, layer, path, d_model, suffix == ".gguf"), dtype=np.float32).reshape(-1)
     if vec.shape[0] != d_model:
         raise InputError(f"{path} holds a vector of width {vec.shape[0]}, but the model's width is {d_model}.")
     if not np.isfinite(vec).all():
