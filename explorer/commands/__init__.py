@@ -3,6 +3,6 @@
 Each module has NAME, HELP, ``add_arguments(parser)`` and ``run(args) -> int``.
 """
 
-from explorer.commands import analyze, beam, logprobs, next_token, sae, tree
+from explorer.commands import analyze, beam, intervene, logprobs, next_token, patch, sae, steer_vector, tree
 
-COMMANDS = [next_token, analyze, tree, logprobs, beam, sae]
+COMMANDS = [next_token, analyze, tree, logprobs, beam, sae, intervene, patch, steer_vector]
