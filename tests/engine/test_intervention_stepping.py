@@ -235,3 +235,33 @@ def test_different_lengths_align_from_the_end(tiny_wrapper):
     res = exact_patching(tiny_wrapper, setup)
     assert res.aligned == "from the end" and res.positions == [0, 1, 2, 3]
     assert len(res.grid[0]) == 4
+
+
+def test_attribution_cell_is_the_directional_derivative(tiny_wrapper):
+    """(a_clean − a_corr)·∂m/∂a checked by a central finite difference along the same direction."""
+    from explorer.engine.interventions.patching import site_activations
+
+    w = tiny_wrapper
+    clean, corrupt = [1, 4, 5, 6, 7, 8], [1, 4, 11, 6, 7, 8]
+    setup = make_setup(w, clean, corrupt, target=9, contrast=10, site="resid")
+    att = attribution_patching(w, setup)
+    acts_c = site_activations(w, clean, "resid")
+    acts_k = site_activations(w, corrupt, "resid")
+    layer, pos, eps = 1, 2, 1e-3
+    delta = acts_c[layer, pos] - acts_k[layer, pos]  # [d]
+
+    def metric(shift):
+        def hook(_m, args, kwargs):
+            x = (args[0] if args else kwargs["hidden_states"]).clone()
+            x[0, pos] += shift * delta
+            return ((x, *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": x})
+        h = decoder_layers(w.model)[layer].register_forward_pre_hook(hook, with_kwargs=True)
+        try:
+            with torch.no_grad():
+                z = w.model(input_ids=torch.tensor([corrupt])).logits[0, -1].double()
+        finally:
+            h.remove()
+        return float(z[9] - z[10])
+
+    derivative = (metric(eps) - metric(-eps)) / (2 * eps)
+    assert att.grid[layer][pos] - att.corrupt == pytest.approx(derivative, rel=1e-2, abs=1e-4)
