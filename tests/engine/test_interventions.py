@@ -206,3 +206,14 @@ def test_out_of_range_and_wrong_width_name_the_numbers(tiny_wrapper):
         InterventionHooks(m, [Ablate("head", 0, 4)])
     with pytest.raises(InputError, match="width 3.*width is 32"):
         InterventionHooks(m, [Steer(0, (1.0, 2.0, 3.0), source="v.npy")])
+
+
+def test_a_model_without_layers_says_it_cannot_take_interventions():
+    from explorer.engine.interventions.hooks import require_hookable
+    from explorer.errors import AnalysisUnavailable
+
+    class Remote(torch.nn.Module):  # no decoder layers to hook, like a remote or quantized backend
+        pass
+
+    with pytest.raises(AnalysisUnavailable, match="cannot take interventions"):
+        require_hookable(Remote())
