@@ -129,3 +129,14 @@ def test_bad_input_is_one_sentence_and_exit_2(capsys, tmp_path, tiny_commands, a
     assert says in err, err
     lines = err.strip().splitlines()
     assert "Traceback" not in err and lines[-1].startswith("error: ") and sum(l.startswith("error") for l in lines) == 1
+
+
+def test_text_output_of_intervene_and_patch(capsys, tmp_path, tiny_commands):
+    np.save(tmp_path / "v.npy", np.ones(32, dtype=np.float32))
+    code, out, err = run(capsys, "intervene", "--prompt", "the cat", "--steer", f"layer=1,vector={tmp_path / 'v.npy'}",
+                         "--generate", "2")
+    assert code == 0, err
+    assert "KL(intervened ‖ baseline) = " in out and "baseline: " in out and "intervened: " in out
+    code, out, err = run(capsys, "patch", "--clean", "the cat sat", "--corrupt", "a dog ran on", "--target", "mat")
+    assert code == 0, err
+    assert "aligned from the end" in out and "aligned from the end" in err
