@@ -265,3 +265,14 @@ def test_attribution_cell_is_the_directional_derivative(tiny_wrapper):
 
     derivative = (metric(eps) - metric(-eps)) / (2 * eps)
     assert att.grid[layer][pos] - att.corrupt == pytest.approx(derivative, rel=1e-2, abs=1e-4)
+
+
+def test_attribution_on_gemma_reports_the_true_corrupted_metric(tiny_gemma_wrapper):
+    """The corrupted value comes from the embeddings path of the backward pass: it must equal a plain run."""
+    w = tiny_gemma_wrapper
+    clean, corrupt = [1, 4, 5, 6, 7, 8], [1, 4, 11, 6, 7, 8]
+    setup = make_setup(w, clean, corrupt, target=9, contrast=10, site="mlp")
+    att = attribution_patching(w, setup)
+    with torch.no_grad():
+        z = w.model(input_ids=torch.tensor([corrupt])).logits[0, -1]
+    assert att.corrupt == pytest.approx(float(z[9] - z[10]), abs=1e-5)

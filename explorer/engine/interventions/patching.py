@@ -112,9 +112,14 @@ def _last_logits(wrapper, input_ids: torch.Tensor) -> torch.Tensor:
     return out.logits[:, -1]  # [B, V]
 
 
-@torch.no_grad()
 def site_activations(wrapper, ids, site: str) -> torch.Tensor:
     """The site's activation at every layer, ``[L, n, d]`` in the model's dtype (exact copies)."""
+    return _site_activations_and_logits(wrapper, ids, site)[0]
+
+
+@torch.no_grad()
+def _site_activations_and_logits(wrapper, ids, site: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(activations ``[L, n, d]``, last-position logits ``[1, V]``) from one forward pass."""
     layers = decoder_layers(wrapper.model)
     store: list[torch.Tensor | None] = [None] * len(layers)
     handles = []
@@ -129,11 +134,11 @@ def site_activations(wrapper, ids, site: str) -> torch.Tensor:
                 with_kwargs=True))
     try:
         with wrapper.lock:
-            _last_logits(wrapper, torch.tensor([list(ids)], dtype=torch.long, device=wrapper.device))
+            last = _last_logits(wrapper, torch.tensor([list(ids)], dtype=torch.long, device=wrapper.device))
     finally:
         for h in handles:
             h.remove()
-    return torch.stack(store)  # [L, n, d]
+    return torch.stack(store), last  # [L, n, d], [1, V]
 
 
 def _patch_hook(wrapper, layer: int, site: str, rows_positions: list[list[tuple[int, torch.Tensor]]]):
@@ -169,11 +174,10 @@ def patched_logits(wrapper, setup: PatchSetup, layer: int, positions: list[int],
         handle.remove()
 
 
-def _baselines(wrapper, setup: PatchSetup) -> tuple[float, float]:
+def _corrupt_metric(wrapper, setup: PatchSetup) -> float:
     with wrapper.lock, torch.no_grad():
-        clean = _last_logits(wrapper, torch.tensor([list(setup.clean_ids)], device=wrapper.device))
         corrupt = _last_logits(wrapper, torch.tensor([list(setup.corrupt_ids)], device=wrapper.device))
-    return float(metric_of(clean, setup)[0]), float(metric_of(corrupt, setup)[0])
+    return float(metric_of(corrupt, setup)[0])
 
 
 def _result(wrapper, setup: PatchSetup, method: str, grid, clean: float, corrupt: float, t0: float,
@@ -197,8 +201,8 @@ def exact_patching(wrapper, setup: PatchSetup, *, on_progress: Callable[[int, in
         should_stop: polled before each pass; True ends the sweep with the cells done so far.
     """
     t0 = time.perf_counter()
-    clean, corrupt = _baselines(wrapper, setup)
-    acts = site_activations(wrapper, setup.clean_ids, setup.site)  # [L, n_clean, d]
+    acts, clean_logits = _site_activations_and_logits(wrapper, setup.clean_ids, setup.site)  # [L, n_clean, d]
+    clean, corrupt = float(metric_of(clean_logits, setup)[0]), _corrupt_metric(wrapper, setup)
     positions = setup.positions
     n_layers = acts.shape[0]
     grid: list[list[float | None]] = [[None] * len(positions) for _ in range(n_layers)]
@@ -235,8 +239,9 @@ def exact_cell(wrapper, setup: PatchSetup, layer: int, position: int) -> float:
 def attribution_patching(wrapper, setup: PatchSetup) -> PatchResult:
     """``(a_clean − a_corr)·∂m/∂a`` at every (layer, position): one forward + one backward pass (corrupted)."""
     t0 = time.perf_counter()
-    clean, corrupt = _baselines(wrapper, setup)
-    clean_acts = site_activations(wrapper, setup.clean_ids, setup.site).float()  # [L, n_clean, d]
+    clean_acts, clean_logits = _site_activations_and_logits(wrapper, setup.clean_ids, setup.site)
+    clean_acts = clean_acts.float()  # [L, n_clean, d]
+    clean = float(metric_of(clean_logits, setup)[0])
     model = wrapper.model
     layers = decoder_layers(model)
     seen: list[torch.Tensor | None] = [None] * len(layers)
@@ -260,6 +265,7 @@ def attribution_patching(wrapper, setup: PatchSetup) -> PatchResult:
                 out = model(inputs_embeds=embeds, use_cache=False)
             m = metric_of(out.logits[:, -1], setup)[0]
             grads = torch.autograd.grad(m, seen)  # each [1, n, d]
+            corrupt = float(m.detach())  # the unpatched corrupted metric, from the same forward pass
     finally:
         for h in handles:
             h.remove()
