@@ -11,8 +11,15 @@ from explorer.engine.interventions.hooks import InterventionHooks
 from explorer.engine.interventions.spec import Steer
 
 
-def test_effect_mode_is_the_per_token_kl(tiny_session):
-    s = tiny_session
+@pytest.fixture
+def session(tiny_session):
+    """The tiny session; its interventions are switched off afterwards (the model fixture is shared)."""
+    yield tiny_session
+    tiny_session.set_interventions([])
+
+
+def test_effect_mode_is_the_per_token_kl(session):
+    s = session
     w = s.wrapper
     off = EffectMode().compute(AnalysisContext(view=s.compute(), wrapper=w, cursor=0))
     assert all(v is None for v in off.values) and "No intervention" in off.legend

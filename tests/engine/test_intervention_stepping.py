@@ -24,6 +24,13 @@ def w(request):
     return request.getfixturevalue(request.param)
 
 
+@pytest.fixture
+def session(tiny_session):
+    """The tiny session; its interventions are switched off afterwards (the model fixture is shared)."""
+    yield tiny_session
+    tiny_session.set_interventions([])
+
+
 def steer(w, seed=1, alpha=3.0, start=0, layer=0):
     g = torch.Generator().manual_seed(seed)
     return Steer(layer, tuple(torch.randn(w.model.config.hidden_size, generator=g).tolist()), alpha, start=start)
@@ -91,10 +98,10 @@ def test_effect_view_numbers(tiny_wrapper):
     assert len(view.kl_per_token) == len(IDS)
 
 
-def test_session_with_interventions_uses_one_batched_pass_and_generation_sees_them(tiny_session):
+def test_session_with_interventions_uses_one_batched_pass_and_generation_sees_them(session):
     from explorer.engine.generate import generate
 
-    s = tiny_session
+    s = session
     w = s.wrapper
     plain = s.compute()
     assert plain.effect is None
@@ -124,8 +131,8 @@ def test_session_with_interventions_uses_one_batched_pass_and_generation_sees_th
     assert untouched.steps[0].logprob != pytest.approx(steered.steps[0].logprob, abs=1e-4)
 
 
-def test_bad_intervention_changes_nothing(tiny_session):
-    s = tiny_session
+def test_bad_intervention_changes_nothing(session):
+    s = session
     s.set_interventions([steer(s.wrapper)])
     before = s.interventions
     with pytest.raises(InputError):
