@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
         return 0
-    print(f"{res.metric}: clean {res.clean:.4f}, corrupted {res.corrupt:.4f} ({res.method}, site {res.site}, "
-          f"positions aligned {res.aligned})")
+    layout = "prompts of the same length" if res.aligned == "same length" else "positions aligned from the end"
+    print(f"{res.metric}: clean {res.clean:.4f}, corrupted {res.corrupt:.4f} ({res.method}, site {res.site}, {layout})")
     print("layer " + " ".join(f"{t[:8]!r:>11}" for t in res.tokens))
     for L, row in zip(res.layers, res.grid):
         print(f"{L:5d} " + " ".join(f"{v:11.4f}" if v is not None else f"{'-':>11}" for v in row))
