@@ -6,6 +6,7 @@ from explorer.analyses.attention import AttentionMode
 from explorer.analyses.attribution import AttributionMode
 from explorer.analyses.base import Analysis
 from explorer.analyses.divergence import DivergenceMode
+from explorer.analyses.effect import EffectMode
 from explorer.analyses.embedding_pca import EmbeddingPcaMode
 from explorer.analyses.energy import EnergyMode
 from explorer.analyses.entropy import EntropyMode
@@ -36,6 +37,7 @@ ANALYSES: tuple[Analysis, ...] = (
     EmbeddingPcaMode(),
     SaeFeaturesMode(),
     DivergenceMode(),
+    EffectMode(),
 )
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from explorer.engine.tokens import TokenText
 
 if TYPE_CHECKING:  # torch stays out of the UI's import path until the model is loaded
+    from explorer.engine.interventions.paired import EffectView
     from explorer.engine.trace import Trace
 
 LN2 = math.log(2.0)
@@ -66,6 +67,8 @@ class StepView:
     next_energy: float
     vocab_size: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    effect: "EffectView | None" = None
+    """While interventions are on: baseline vs intervened numbers (the rest of the view is intervened)."""
 
     @property
     def n_tokens(self) -> int:

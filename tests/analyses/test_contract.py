@@ -13,7 +13,7 @@ from tests.analyses.helpers import TINY_IDS, make_comparison_view, make_ctx
 
 ISSUE_ORDER = ["plain", "probability", "entropy", "energy", "attention", "guiding_tokens", "local_bias",
                "hidden_similarity", "residual", "layer_prob", "layer_correlation", "attribution", "embedding_pca",
-               "sae_features", "divergence"]
+               "sae_features", "divergence", "effect"]
 
 
 @pytest.fixture
