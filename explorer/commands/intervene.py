@@ -52,7 +52,7 @@ def _top(rows, with_delta: bool) -> list[dict]:
 
 
 def _continuation(wrapper, ids: list[int], n: int) -> list[dict]:
-    from explorer.engine.generate import generate
+    from explorer.engine.decoding.generate import generate
 
     gen = generate(wrapper, ids, n)
     return [{"token": wrapper.token_text(s.token_id).text, "id": s.token_id, "logprob": s.logprob} for s in gen.steps]

@@ -99,7 +99,7 @@ def test_effect_view_numbers(tiny_wrapper):
 
 
 def test_session_with_interventions_uses_one_batched_pass_and_generation_sees_them(session):
-    from explorer.engine.generate import generate
+    from explorer.engine.decoding.generate import generate
 
     s = session
     w = s.wrapper

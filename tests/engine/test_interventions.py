@@ -151,7 +151,7 @@ def test_mean_neuron_and_mlp_ablation(w):
 
 # ---------------------------------------------------------------------- clamp
 def test_clamp_adds_the_feature_difference_times_its_decoder_row(tiny_wrapper, tmp_path):
-    from explorer.engine.sae.loader import load_sae
+    from explorer.engine.sae.formats.loader import load_sae
     from tests.engine.sae_files import write_saelens
 
     w = tiny_wrapper

@@ -23,7 +23,7 @@ from explorer.errors import AnalysisUnavailable, InputError
 
 
 def default_sae_loader(path: str, fmt: str | None, layer: int):
-    from explorer.engine.sae.loader import load_sae
+    from explorer.engine.sae.formats.loader import load_sae
 
     return load_sae(Path(path), format=fmt, layer=layer)
 
