@@ -42,3 +42,15 @@ def test_a_merge_across_the_blank_line_is_recorded(newline_wrapper):
     assert fields == {"guide_tokenization": "joint", "guide_join_merges": True, "forced_text": "\n\n\ngo"}
     with pytest.raises(InputError):
         guided_input(newline_wrapper, "hello", "go", tokenization="both")
+
+
+@pytest.mark.integration
+def test_bundled_tokenizer_splits_the_blank_line_before_a_word(bundled_wrapper):
+    """SmolLM2 has one "\\n\\n" token at the end of a text but two "\\n" before a word: every plain guide merges."""
+    w = bundled_wrapper
+    separate = guided_input(w, "Write a haiku", "Autumn")
+    joint = guided_input(w, "Write a haiku", "Autumn", tokenization="joint")
+    assert separate.join_merges and joint.join_merges
+    assert separate.context == w.encode("Write a haiku\n\n") and separate.forced == w.encode("Autumn")
+    assert joint.context + joint.forced == w.encode("Write a haiku\n\nAutumn")
+    assert w.decode(joint.forced) == "\n\nAutumn" and w.decode(joint.context) == "Write a haiku"
