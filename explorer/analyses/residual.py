@@ -22,9 +22,10 @@ from __future__ import annotations
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
 from explorer.analyses.support import attentions, int_param, residuals, token_label
 from explorer.engine.contributions import BlockContributions, block_contributions
-from explorer.errors import InputError
+from explorer.errors import AnalysisUnavailable, InputError
 
 DEFAULT_THRESHOLD = 0.02
+_NO_SPLIT = BlockContributions(None, None, None, [], None, None, 0.0)
 
 
 def _threshold(ctx: AnalysisContext) -> float:
@@ -73,9 +74,13 @@ class ResidualMode:
         attn_norm = cap.attn_out[:, t].double().norm(dim=-1)  # [L]
         mlp_norm = cap.mlp_out[:, t].double().norm(dim=-1)  # [L]
         attn_share = (attn_norm / (attn_norm + mlp_norm).clamp_min(1e-30)).tolist()
-        rows = attentions(ctx, t).rows  # [L, H, n]
-        contrib = [block_contributions(ctx.wrapper, cap, rows, t, b, threshold) for b in range(L)]
-        degenerate = [b for b, c in enumerate(contrib) if c.residual is None]
+        try:
+            rows = attentions(ctx, t).rows  # [L, H, n]
+            contrib = [block_contributions(ctx.wrapper, cap, rows, t, b, threshold) for b in range(L)]
+            missing = ""
+        except AnalysisUnavailable as exc:  # the norms stay useful without the per-head split
+            contrib, missing = [_NO_SPLIT] * L, str(exc)
+        degenerate = [b for b, c in enumerate(contrib) if c.residual is None and not missing]
         values = tuple(float(v) for v in norms[layer])
         hi = max(values) if max(values) > 0 else 1.0
         if layer == 0:
@@ -86,7 +91,7 @@ class ResidualMode:
                 f"Block {b} (writes layer {layer}) at token {t}:",
                 f"  ‖attn_out‖ {attn_norm[b]:.3f}   ‖mlp_out‖ {mlp_norm[b]:.3f}   attention share of the update "
                 f"{attn_share[b]:.1%}",
-                *_block_lines(ctx, b, contrib[b]),
+                *(_block_lines(ctx, b, contrib[b]) if not missing else [f"  contributions unavailable: {missing}"]),
             )
         return ModeResult(
             values=values, lo=0.0, hi=hi, colors=("#ffffcc", "#253494"), fmt="{:.2f}",
@@ -98,16 +103,18 @@ class ResidualMode:
                     "heads_contribution": [None if c.heads is None else sum(c.heads) for c in contrib],
                     "mlp_contribution": [c.mlp for c in contrib]},
             checks={"sublayer_identity_error": cap.identity_error(),
-                    "head_source_identity_error": max(c.identity_error for c in contrib)},
+                    **({} if missing else {"head_source_identity_error": max(c.identity_error for c in contrib)})},
             details=(f"Token {t}: residual norm per layer 0..{L} (plot); sub-layer series per block 0..{L - 1}.",
                      *block_lines, f"coloured layer: {layer}",
                      f"contributions (Ferrando & Voita, threshold τ = {threshold:g}, renormalised): "
-                     + (f"degenerate in blocks {degenerate}" if degenerate else "no degenerate block")),
+                     + (f"unavailable ({missing})" if missing else
+                        f"degenerate in blocks {degenerate}" if degenerate else "no degenerate block")),
             extra={"layer": layer, "cursor": t, "threshold": threshold,
                    "contributions": [{"block": b, "residual": c.residual, "heads": c.heads, "sources": c.sources,
                                       "o_proj_bias": c.bias, "mlp": c.mlp, "degenerate": c.residual is None,
                                       "top": [{"head": h, "source": j, "share": v} for h, j, v in c.top]}
-                                     for b, c in enumerate(contrib)],
+                                     for b, c in enumerate(contrib) if not missing],
+                   "contributions_unavailable": missing or None,
                    "heatmap": {"rows": "tokens", "columns": f"residual layers 0..{L}",
                                "values": norms.T.tolist()}},
         )

@@ -133,6 +133,19 @@ def test_residual_contributions_sum_to_one(request, name):
         ResidualMode().compute(make_ctx(w, TINY_IDS, t, {"threshold": 2}))
 
 
+def test_residual_without_a_head_split_keeps_its_norms(tiny_wrapper, monkeypatch):
+    from explorer.errors import AnalysisUnavailable
+
+    def unavailable(*_a, **_k):
+        raise AnalysisUnavailable("No v_proj here.")
+
+    monkeypatch.setattr("explorer.engine.contributions.attention_terms", unavailable)
+    r = ResidualMode().compute(make_ctx(tiny_wrapper, TINY_IDS, 4))
+    assert r.extra["contributions"] == [] and r.extra["contributions_unavailable"] == "No v_proj here."
+    assert "head_source_identity_error" not in r.checks and r.layers["resid_norm"]
+    assert any("contributions unavailable: No v_proj here." in d for d in r.details)
+
+
 @pytest.mark.parametrize("name", WRAPPERS)
 def test_hidden_similarity_last_layer_is_one(request, name):
     w = request.getfixturevalue(name)
