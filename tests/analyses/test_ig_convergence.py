@@ -20,7 +20,7 @@ from tests.analyses.ig_prompts import LONG, MIXED, SHORT
 
 pytestmark = pytest.mark.integration
 
-CASES = ([("short", p) for p in range(1, 6)] + [("mixed", p) for p in (5, 20, 44, 87)]
+CASES = ([("short", p) for p in range(1, 6)] + [("mixed", p) for p in (5, 20, 45, 80)]
          + [("long", p) for p in (40, 120)])
 TEXTS = {"short": SHORT, "long": LONG, "mixed": MIXED}
 
