@@ -62,7 +62,9 @@ class LayerProbMode:
             checks=checks,
             details=(f"Token {t} {ctx.wrapper.token_text(target).text!r}: lens at position {pos}, layers 0..{L} (plot).",
                      f"p at layer {L} = {lens.prob[-1]:.4f} (model: {ctx.view.tokens[t].prob:.4f}); {cryst_line}.",
-                     f"KL(model ‖ lens at layer {L}) = {lens.kl_last_vs_model:.2e} nats (self-check)."),
+                     f"KL(model ‖ lens at layer {L}) = {lens.kl_last_vs_model:.2e} nats (self-check).",
+                     "rank and top-1: equal logits are ordered by token id (lower id first), so ties are "
+                     "broken the same way every time."),
             extra={"layer": layer, "cursor": t, "position": pos, "target_id": target,
                    "top1_ids": lens.top1, "top1_text": top1_text, "crystallisation_layer": cryst},
         )

@@ -3,6 +3,9 @@
 For the cursor token: its strongest active features (index, activation, label), L0 (how many
 features are active) and the reconstruction error FVU = ‖y − ŷ‖² / ‖y − ȳ‖² (the error node
 is part of the truth: a feature list that explains little of the activation says so). The
+reference FVU beside it divides the same error by a fixed σ²_ref measured once on the SAE's
+held-out tokens and stored with it (``explorer.engine.sae.reference``), so it does not move
+with the prompt's length the way the prompt-relative FVU does. The
 whole prompt is coloured by one feature's activation: the selected one, else the cursor
 token's strongest feature. With ``cross_layer`` and a cross-layer transcoder, the panel also
 lists which features of earlier layers write into the layer's MLP output at the cursor token,
@@ -52,6 +55,7 @@ class SaeFeaturesMode:
     # ---------------------------------------------------------- compute
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         from explorer.engine.sae.catalog import catalog_for
+        from explorer.engine.sae.reference import stored_reference
 
         params = ctx.params or {}
         catalog = catalog_for(params.get("config"), ctx.wrapper)
@@ -81,11 +85,17 @@ class SaeFeaturesMode:
         contexts = catalog.contexts(layer, chosen) if chosen is not None else []
 
         token_fvu = pf.fvu(t)
+        reference = stored_reference(getattr(loaded.model, "metadata", {}))
+        ref_fvu = [float(e) / reference["value"] for e in pf.sq_err] if reference else None  # [n]
         tok_text = ctx.wrapper.token_text(ids[t]).text
         lines = [
             f"Layer {layer} · {loaded.describe()}",
-            f"Token {t} {tok_text!r}: L0 {int(pf.l0[t])} active features · FVU {_fmt(token_fvu)} "
-            f"(prompt FVU {_fmt(pf.prompt_fvu)})",
+            f"Token {t} {tok_text!r}: L0 {int(pf.l0[t])} active features · prompt-relative FVU {_fmt(token_fvu)} "
+            f"(‖y−ŷ‖² over this prompt's mean ‖y−ȳ‖²; whole prompt {_fmt(pf.prompt_fvu)})",
+            (f"  reference FVU {_fmt(ref_fvu[t])} (‖y−ŷ‖² over the fixed σ²_ref = {reference['value']:.4g}, measured "
+             f"on {reference['tokens']} tokens: {reference['source']})" if reference else
+             "  reference FVU: this SAE stores no reference variance (sae train records it; "
+             "python -m explorer.engine.sae.reference measures it), so only the prompt-relative FVU is shown"),
         ]
         if pf.rows.truncated:
             lines.append("Some tokens have more active features than are stored; the weakest are not listed.")
@@ -116,8 +126,8 @@ class SaeFeaturesMode:
         return ModeResult(
             values=values, lo=0.0, hi=hi, colors=("#f7f7f7", "#d95f02"), legend=legend, unit="activation",
             fmt="{:.3f}",
-            checks={k: v for k, v in (("l0", float(pf.l0[t])), ("fvu", token_fvu), ("prompt_fvu", pf.prompt_fvu))
-                    if v is not None},
+            checks={k: v for k, v in (("l0", float(pf.l0[t])), ("fvu", token_fvu), ("prompt_fvu", pf.prompt_fvu),
+                                      ("reference_fvu", ref_fvu[t] if ref_fvu else None)) if v is not None},
             details=tuple(lines),
             extra={
                 "layer": layer, "layers": catalog.layers, "hook_in": pf.hook_in, "hook_out": pf.hook_out,
@@ -127,6 +137,8 @@ class SaeFeaturesMode:
                 "feature_contexts": [{"activation": c.activation, "before": c.before, "token": c.token,
                                       "after": c.after} for c in contexts],
                 "l0_per_token": [int(v) for v in pf.l0], "fvu_per_token": per_token_fvu,
+                "reference_fvu": ref_fvu[t] if ref_fvu else None, "reference_fvu_per_token": ref_fvu,
+                "reference_variance": reference,
                 "cross_layer": cross, "bias_share": bias_share, "notes": list(pf.notes),
             },
         )

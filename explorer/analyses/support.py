@@ -94,3 +94,18 @@ def ranked(ctx: AnalysisContext, scores: dict[int, float], top: int = 10) -> tup
              "score": scores[i]} for i in order]
     lines = [f"{r + 1:>2}. #{i:<4} {token_label(ctx, i):<16} {scores[i]:.4g}" for r, i in enumerate(order[:top])]
     return rows, lines
+
+
+STATES = {"pre_norm": "pre_norm", "pre": "pre_norm", "post_norm": "post_norm", "post": "post_norm"}
+STATE_HELP = ("pre_norm: the residual before the final norm (default); post_norm: after it, as transformers' "
+              "hidden_states[-1] / last_hidden_state")
+
+
+@torch.inference_mode()
+def final_normed(ctx: AnalysisContext, resid: torch.Tensor) -> torch.Tensor:
+    """The model's final norm applied to residual vectors ``[..., d]`` (statistics per vector), float32 CPU."""
+    from explorer.engine.capture import model_parts
+
+    param = next(ctx.wrapper.model.parameters())
+    with ctx.wrapper.lock:
+        return model_parts(ctx.wrapper).final_norm(resid.to(device=param.device, dtype=param.dtype)).float().cpu()

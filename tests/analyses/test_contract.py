@@ -65,7 +65,8 @@ def test_contract(request, analysis, name, mode_params_for):
         ctx = make_ctx(w, TINY_IDS, cursor, params=mode_params_for(analysis, w))
         check_result(analysis, compute_mode(analysis, ctx, cache), len(TINY_IDS))
     for spec in mode_params(analysis):
-        assert spec.key in {"layer", "head", "method", "steps", "baseline", "reduction", "fix_first", "refine", "by"}
+        assert spec.key in {"layer", "head", "method", "steps", "baseline", "reduction", "fix_first", "refine",
+                            "quadrature", "budget", "threshold", "state", "by"}
 
 
 @pytest.mark.parametrize("analysis", ANALYSES, ids=lambda a: a.name)
