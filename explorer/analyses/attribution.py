@@ -40,11 +40,12 @@ class AttributionMode:
     name = "attribution"
     label = "Gradient attribution"
     lazy = True
+    requires = frozenset({"gradients"})
     params = (
         ParamSpec("method", "integrated_gradients (ig), saliency or input_x_gradient (ixg)",
-                  ("integrated_gradients", "saliency", "input_x_gradient"), "integrated_gradients"),
+                  ("integrated_gradients", "saliency", "input_x_gradient"), "integrated_gradients", keys=("m",)),
         ParamSpec("steps", "Gauss–Legendre steps for integrated gradients", (), 50),
-        ParamSpec("baseline", "integrated-gradients baseline", ("zero", "pad", "eos"), "zero"),
+        ParamSpec("baseline", "integrated-gradients baseline", ("zero", "pad", "eos"), "zero", keys=("M",)),
         ParamSpec("fix_first", "keep the first token (BOS / attention sink) at its real embedding in the baseline",
                   (), True),
         ParamSpec("refine", "double the IG steps (up to 400) until the completeness error is ≤ 2 %", (), True),
@@ -79,11 +80,12 @@ class AttributionMode:
         extra: dict = {"method": method, "reduction": reduction, "target_index": t, "target_id": target}
         if method == "integrated_gradients":
             base = baseline_embeddings(ctx.wrapper, ids, baseline_kind, fix_first=fix_first)
-            ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=steps)
+            ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=steps, should_stop=ctx.should_stop)
             history = [(ig.steps, ig.relative_error)]
             # Automate SCIENCE.md's "suggest more steps": double until the completeness check passes.
             while refine and ig.relative_error > REFINE_TARGET and ig.steps * 2 <= MAX_REFINED_STEPS:
-                ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=ig.steps * 2)
+                ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=ig.steps * 2,
+                                          should_stop=ctx.should_stop)
                 history.append((ig.steps, ig.relative_error))
             per_dim = ig.attributions  # [t, d]
             f_value = ig.f_input

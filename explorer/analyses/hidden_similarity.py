@@ -10,14 +10,16 @@ Never imports Textual or Rich.
 from __future__ import annotations
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
-from explorer.analyses.support import cosine, int_param, residuals
+from explorer.analyses.support import cosine, int_param, residual_layers, residuals
 
 
 class HiddenSimilarityMode:
     name = "hidden_similarity"
     label = "Hidden similarity"
     lazy = True
-    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None),)
+    requires = frozenset({"hidden_states"})
+    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None,
+                        keys=("<", ">"), options=residual_layers),)
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         t = ctx.cursor

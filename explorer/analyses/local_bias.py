@@ -15,6 +15,7 @@ class LocalBiasMode:
     name = "local_bias"
     label = "Local bias"
     lazy = True
+    requires = frozenset({"hidden_states"})
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         t = ctx.cursor

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
-from explorer.analyses.support import int_param, residuals
+from explorer.analyses.base import AnalysisContext, Heatmap, ModeResult, ParamSpec
+from explorer.analyses.support import int_param, residual_layers, residuals
 
 EPS = 1e-6
 
@@ -36,7 +36,9 @@ class ResidualMode:
     name = "residual"
     label = "Residual stream"
     lazy = True
-    params = (ParamSpec("layer", "residual layer coloured and detailed (0 = embeddings .. L; default L)", (), None),)
+    requires = frozenset({"hidden_states"})
+    params = (ParamSpec("layer", "residual layer coloured and detailed (0 = embeddings .. L; default L)", (), None,
+                        keys=("<", ">"), options=residual_layers),)
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         t = ctx.cursor
@@ -64,6 +66,7 @@ class ResidualMode:
                 f"  proximity (Ferrando & Voita): attn_out {attn_prox[b]:.1%} of resid_mid, "
                 f"mlp_out {mlp_prox[b]:.1%} of resid_post",
             )
+        heat = norms.T.tolist()  # [n tokens][L+1 layers]
         return ModeResult(
             values=values, lo=0.0, hi=hi, colors=("#ffffcc", "#253494"), fmt="{:.2f}",
             legend=(f"L2 norm of each token's residual at layer {layer} (0 = embeddings, {L} = last block output, "
@@ -74,7 +77,7 @@ class ResidualMode:
             checks={"sublayer_identity_error": cap.identity_error()},
             details=(f"Token {t}: residual norm per layer 0..{L} (plot); sub-layer series per block 0..{L - 1}.",
                      *block_lines, f"coloured layer: {layer}"),
+            heatmap=Heatmap("tokens", f"residual layers 0..{L}", heat),
             extra={"layer": layer, "cursor": t,
-                   "heatmap": {"rows": "tokens", "columns": f"residual layers 0..{L}",
-                               "values": norms.T.tolist()}},
+                   "heatmap": {"rows": "tokens", "columns": f"residual layers 0..{L}", "values": heat}},
         )

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     params = _params(args)
     if analysis.lazy:
         progress(f"computing {analysis.name} for {n} tokens…")
-    ctx = AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=params)
+    flags = frozenset({"cross_layer"}) if getattr(args, "cross_layer", False) else frozenset()
+    ctx = AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=params, config=cfg, flags=flags)
     result = compute_mode(analysis, ctx, ResultCache(cfg.display.cache_size))
     data = result_json(analysis, view, session.wrapper, cursor, params, result)
     if args.json:

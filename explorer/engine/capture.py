@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
+from explorer.engine.cancel import check
 from explorer.errors import AnalysisUnavailable
 
 
@@ -162,7 +163,7 @@ class ResidualCapture:
 
 @torch.inference_mode()
 def capture_residuals(wrapper, ids, *, sublayers: bool = False,
-                      logit_positions: tuple[int, ...] | None = None) -> ResidualCapture:
+                      logit_positions: tuple[int, ...] | None = None, should_stop=None) -> ResidualCapture:
     """One forward pass over ``ids`` recording the residual stream (and optionally the sub-layers).
 
     Args:
@@ -170,6 +171,7 @@ def capture_residuals(wrapper, ids, *, sublayers: bool = False,
         ids: the full token list.
         sublayers: also record attention output, MLP output and resid_mid per block.
         logit_positions: positions whose model output logits are kept (default: the last).
+        should_stop: polled before each block; True raises engine.cancel.Cancelled.
 
     Returns:
         ResidualCapture with the shapes listed on the class.
@@ -201,6 +203,8 @@ def capture_residuals(wrapper, ids, *, sublayers: bool = False,
         with_kwargs=True))
     for i, layer in enumerate(parts.layers):
         handles.append(layer.register_forward_hook(keep(resid, i + 1)))
+        if should_stop is not None:  # the user may have left this prompt: stop between blocks
+            handles.append(layer.register_forward_pre_hook(lambda _m, _a: check(should_stop)))
         if sublayers:
             if parts.sandwich:
                 handles.append(layer.post_attention_layernorm.register_forward_hook(keep(attn_out, i)))
