@@ -7,15 +7,11 @@ import pytest
 from explorer.ui.app import ExplorerApp
 from explorer.ui.messages import StepComputed
 from explorer.ui.widgets.token_table import TokenTable
+from tests.ui.helpers import settle
 
 SIZE = (120, 40)
 
 
-async def settle(app, pilot):
-    """Wait for model workers and the messages they post."""
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.fixture

@@ -9,15 +9,11 @@ from explorer.engine.decoding_settings import DecodingSettings
 from explorer.ui.app import ExplorerApp
 from explorer.ui.features.decoding_lab import GENERATE_N, LAB_COLUMNS, prob_text
 from explorer.ui.widgets.token_table import TokenTable
+from tests.ui.helpers import settle
 
 SIZE = (120, 40)
 
 
-async def settle(app, pilot):
-    """Wait for workers and the messages they post (a result can start another worker)."""
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.fixture
@@ -350,7 +346,7 @@ async def enter_regex(app, pilot, text: str) -> None:
 
 
 def table_tokens(app) -> set[str]:
-    return {r.text.text for r, _ in app._lab_rows_shown}
+    return {r.text.text for r in app.table_rows}
 
 
 async def test_date_regex_limits_the_table_and_releases_when_complete(word_app):
@@ -363,7 +359,7 @@ async def test_date_regex_limits_the_table_and_releases_when_complete(word_app):
         await enter_regex(app, pilot, DATE)
         assert app.lab_on and app._constraint is not None
         assert table_tokens(app) == DIGITS  # only tokens that keep a date possible
-        assert all(r.removed_by is None for r, _ in app._lab_rows_shown)
+        assert all(r.removed_by is None for r in app.table_rows)
         assert "regex" in [st.name for st in app._lab_result.view.stages]
         assert "10 tokens allowed" in str(app.query_one("#lab-text").render())
         for _ in range(4):  # four digits by hand, then only the dash fits
@@ -376,7 +372,7 @@ async def test_date_regex_limits_the_table_and_releases_when_complete(word_app):
         assert re.fullmatch(DATE, text), text
         assert app._constraint is None
         assert any("match complete" in m for m in messages_of(app))
-        assert not any(r.removed_by == "regex" for r, _ in app._lab_rows_shown)
+        assert not any(r.removed_by == "regex" for r in app.table_rows)
 
 
 async def test_regex_refuses_a_token_that_breaks_it_and_n_samples_within_it(word_app):

@@ -7,14 +7,11 @@ import pytest
 from explorer.analyses import analysis_names
 from explorer.ui.app import ExplorerApp
 from explorer.ui.widgets.layer_plot import LayerPlot
+from tests.ui.helpers import settle
 
 SIZE = (140, 50)
 
 
-async def settle(app, pilot):
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.mark.parametrize("mode", analysis_names())

@@ -16,15 +16,11 @@ from explorer.ui.app import ExplorerApp
 from explorer.ui.features.trees import GENERATE_TOKENS, app_tree_params
 from explorer.ui.screens.tree import TreeScreen
 from tests.engine.tree_compare import NODE_FIELDS, assert_same_tree
+from tests.ui.helpers import settle
 
 SIZE = (120, 40)
 
 
-async def settle(app, pilot):
-    """Wait for workers and the messages they post (a worker's message may start another)."""
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.fixture
