@@ -18,7 +18,7 @@ from typing import Any, Callable
 from textual import on
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, LoadingIndicator, Static
+from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from explorer.errors import ExplorerError
@@ -81,17 +81,13 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         self.extensions = Extensions()
         self.extensions.key_conditions["job_running"] = lambda: any(j.esc and not j.stopping for j in self.jobs.running)
         self.install_modes()
+        self.install_lab_regex()  # before the lab: a released constraint must not be re-scored
         self.install_lab()
-        self.install_lab_regex()
-        self.install_trees()
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield StatusBar("Token Explorer — starting…", id="status")
-        with Vertical(id="loading-box"):
-            yield LoadingIndicator()
-            yield Static("Loading the model…", id="loading")
-        with Horizontal(id="main", classes="hidden"):
+        with Horizontal(id="main"):
             with Vertical(id="left"):
                 from explorer.ui.widgets.mode_panel import ModePanel
                 from explorer.ui.widgets.prompt_view import PromptView
@@ -103,6 +99,9 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         yield Footer()
 
     def on_mount(self) -> None:
+        from explorer.ui.screens.loading import LoadingScreen
+
+        self.push_screen(LoadingScreen())  # popped when the first step is shown
         if self.session is None:
             self.jobs.start("load", "loading the model", self._load)
         else:
@@ -163,9 +162,15 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
     def _job_progress(self, msg: JobProgress) -> None:
         self.jobs.progressed(msg)
 
+    def _loading_phase(self, text: str) -> None:
+        from explorer.ui.screens.loading import LoadingScreen
+
+        if isinstance(self.screen, LoadingScreen):
+            self.screen.phase(text)
+
     @on(LoadProgressed)
     def _load_progressed(self, msg: LoadProgressed) -> None:
-        self.query_one("#loading", Static).update(msg.text)
+        self._loading_phase(msg.text)
 
     @on(SessionLoaded)
     def _session_loaded(self, msg: SessionLoaded) -> None:
@@ -186,6 +191,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
             self._autosaver = Autosaver()
         for note in self.notices + list(self.session.notes):
             self.notify(note, title="Note", severity="warning", timeout=10)
+        self._loading_phase("computing the first step")
         self._request_step()
 
     @on(Worker.StateChanged)
@@ -232,8 +238,10 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         self._pending = None
         self.step_count += 1
         if first:
-            self.query_one("#loading-box").add_class("hidden")
-            self.query_one("#main").remove_class("hidden")
+            from explorer.ui.screens.loading import LoadingScreen
+
+            if isinstance(self.screen, LoadingScreen):
+                self.pop_screen()
         keep = self.query_one(TokenTable).cursor_row if previous_uid == msg.view.uid and self._keep_row else 0
         self._keep_row = False
         self.render_table(keep_row=keep)

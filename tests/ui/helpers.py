@@ -44,3 +44,13 @@ def notifications(app, severity: str | None = None) -> list[str]:
 def footer_keys(app) -> set[str]:
     """Keys the footer lists now (the bindings that are shown and enabled)."""
     return {key for key, active in app.screen.active_bindings.items() if active.binding.show and active.enabled}
+
+
+async def press_e_until(app, pilot, label: str, limit: int = 40) -> None:
+    """Press e (waiting for each mode) until the status bar shows the mode ``label``."""
+    for _ in range(limit):
+        if f"Mode: {label}" in status_text(app):
+            return
+        await pilot.press("e")
+        await settle(app, pilot)
+    raise AssertionError(f"e never reached the mode {label!r}; status: {status_text(app)}")

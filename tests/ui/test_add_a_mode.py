@@ -9,7 +9,7 @@ import pytest
 
 from explorer.analyses import ModeResult, ParamSpec, register, unregister
 from explorer.ui.app import ExplorerApp
-from tests.ui.helpers import notifications, panel_text, settle, status_text
+from tests.ui.helpers import notifications, panel_text, press_e_until, settle
 
 
 class TokenLengthMode:
@@ -46,12 +46,7 @@ async def test_registered_mode_is_in_e_and_the_panel(tiny_session, token_length_
     app = ExplorerApp(tiny_session, autosave=False)
     async with app.run_test(size=(140, 50)) as pilot:
         await settle(app, pilot)
-        for _ in range(30):
-            if "Mode: Token length" in status_text(app):
-                break
-            await pilot.press("e")
-            await settle(app, pilot)
-        assert "Mode: Token length" in status_text(app)
+        await press_e_until(app, pilot, "Token length")
         assert "Characters per token x1 (table shows 10 rows)" in panel_text(app)
         await pilot.press("m")  # the key the mode declared for its option
         await settle(app, pilot)
@@ -83,11 +78,7 @@ async def test_a_mode_the_engine_cannot_serve_says_what_it_needs(tiny_session, m
         app = ExplorerApp(tiny_session, autosave=False)
         async with app.run_test(size=(140, 50)) as pilot:
             await settle(app, pilot)
-            for _ in range(30):
-                if "Mode: Needs a missing capability" in status_text(app):
-                    break
-                await pilot.press("e")
-                await settle(app, pilot)
+            await press_e_until(app, pilot, "Needs a missing capability")
             assert "Not available from this engine: needs interventions." in panel_text(app)
     finally:
         unregister("needs_interventions_test")

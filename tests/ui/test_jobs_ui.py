@@ -9,7 +9,7 @@ from explorer.analyses import analysis_names
 from explorer.config import Config, DisplaySection, PromptSection
 from explorer.engine.session import Session
 from explorer.ui.app import ExplorerApp
-from tests.ui.helpers import footer_keys, notifications, panel_text, settle, status_text
+from tests.ui.helpers import footer_keys, notifications, panel_text, press_e_until, settle, status_text
 
 SIZE = (140, 50)
 
@@ -63,11 +63,7 @@ async def test_moving_the_cursor_while_a_step_computes_is_no_error(tiny_session)
     app = ExplorerApp(tiny_session, autosave=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        for _ in range(20):
-            if "Mode: Local bias" in status_text(app):
-                break
-            await pilot.press("e")
-            await settle(app, pilot)
+        await press_e_until(app, pilot, "Local bias")
         n = len(app.session.current.ids)
         lock = app.session.wrapper.lock
         lock.acquire()  # the step cannot compute until we let it

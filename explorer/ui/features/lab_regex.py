@@ -123,7 +123,6 @@ class LabRegexMixin:
             return None
         return c
 
-
     def _regex_line(self) -> Text:
         t = Text()
         if self._regex_compiling is not None:

@@ -70,9 +70,6 @@ class TreesMixin:
     _export_lock = threading.Lock()  # two quick X presses must not read-modify-write the file at once
     last_tree = None  # the last TreeResult (tests and the screen read it)
 
-    def install_trees(self) -> None:
-        """Nothing to register beyond the keys; the progress line lives in #extra-panels."""
-
     # ------------------------------------------------------------ shared bits
     def _show_progress(self, text: str | None) -> None:
         panels = self.query_one("#extra-panels")
