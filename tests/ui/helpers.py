@@ -12,12 +12,16 @@ ROUNDS = 6
 async def settle(app, pilot, rounds: int = ROUNDS) -> None:
     """Wait until no job runs and the messages they posted are handled (a result may start
     another job, e.g. a step starts the mode computation, so this loops)."""
+    def running() -> bool:
+        jobs = getattr(app, "jobs", None)  # a screen (the beam screen) has workers but no job registry
+        return bool(jobs is not None and jobs.running)
+
     for _ in range(rounds):
         await app.workers.wait_for_complete()
         await pilot.pause()
-        if not getattr(app, "jobs", None) or not app.jobs.running:
+        if not running():
             await pilot.pause()
-            if not app.jobs.running:
+            if not running():
                 return
 
 
@@ -37,8 +41,9 @@ def panel_text(app) -> str:
 
 
 def notifications(app, severity: str | None = None) -> list[str]:
-    """The messages of the notifications the app has shown (newest last)."""
-    return [n.message for n in app._notifications if severity is None or n.severity == severity]
+    """The messages of every notification the app has shown, newest last (recorded by the
+    autouse fixture of tests/ui/conftest.py, so one that already timed out still counts)."""
+    return [m for m, sev in app.__dict__.get("shown_notifications", []) if severity is None or sev == severity]
 
 
 def footer_keys(app) -> set[str]:

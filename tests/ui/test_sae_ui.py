@@ -8,7 +8,7 @@ from explorer.config import Config, DisplaySection, ModelSection, PromptSection,
 from explorer.engine.session import Session
 from explorer.ui.app import ExplorerApp
 from tests.engine.sae_files import write_saelens
-from tests.ui.helpers import settle
+from tests.ui.helpers import notifications, settle
 
 SIZE = (140, 50)
 
@@ -63,4 +63,4 @@ async def test_sae_off_says_so(tiny_sp_wrapper, tmp_path):
         assert app.mode_result is None and app.mode_error
         await pilot.press("f")
         await pilot.pause()
-        assert app._notifications
+        assert notifications(app)

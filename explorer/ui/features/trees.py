@@ -94,6 +94,7 @@ class TreesMixin:
             self._show_progress(msg.text)
 
     def _progress_done(self) -> None:
+        """A tree or generation job ended: the progress line goes once neither runs."""
         if not (self.jobs.busy("tree") or self.jobs.busy("generate")):
             self._show_progress(None)
 
@@ -110,7 +111,8 @@ class TreesMixin:
         params = app_tree_params()
         self._show_progress(f"Building the token tree (max depth {params.max_depth}, "
                             f"{params.max_completed_paths} completed paths)… Esc stops")
-        self.jobs.start("tree", "building the token tree", lambda job: self._build_tree(job, ids, params), esc=True)
+        self.jobs.start("tree", "building the token tree", lambda job: self._build_tree(job, ids, params), esc=True,
+                        on_end=lambda _job: self._progress_done())
 
     def _build_tree(self, job, ids: list[int], params) -> None:
         from explorer.engine.tree import build_tree
@@ -134,7 +136,6 @@ class TreesMixin:
     def on_tree_built(self, msg: TreeBuilt) -> None:
         from explorer.ui.screens.tree import TreeScreen
 
-        self._progress_done()
         self.last_tree = msg.result
         if msg.result.incomplete:
             self.notify(f"{msg.result.message} (marked incomplete)", title="Token tree", severity="warning",
@@ -178,7 +179,8 @@ class TreesMixin:
         how = f"sampling with seed {self.session.seed}" if sampled else "greedy"
         self._show_progress(f"Generating {GENERATE_TOKENS} tokens ({how})… Esc stops")
         seed = int(self.session.seed)
-        self.jobs.start("generate", "generating", lambda job: self._generate(job, snapshot, sampled, seed), esc=True)
+        self.jobs.start("generate", "generating", lambda job: self._generate(job, snapshot, sampled, seed), esc=True,
+                        on_end=lambda _job: self._progress_done())
 
     def _generate(self, job, snapshot: tuple, sampled: bool, seed: int) -> None:
         from explorer.engine.generate import generate
@@ -196,7 +198,6 @@ class TreesMixin:
         self.post_message(TokensGenerated(snapshot, gen, sampled, seed))  # stopped or not: keep them
 
     def on_tokens_generated(self, msg: TokensGenerated) -> None:
-        self._progress_done()
         gen = msg.generation
         if self.session.snapshot() != msg.snapshot:
             self.notify("The prompt changed while generating; the generated tokens were not appended.",
