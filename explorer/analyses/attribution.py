@@ -48,16 +48,17 @@ class AttributionMode:
     name = "attribution"
     label = "Gradient attribution"
     lazy = True
+    requires = frozenset({"gradients"})
     params = (
         ParamSpec("method", "integrated_gradients (ig), saliency or input_x_gradient (ixg)",
-                  ("integrated_gradients", "saliency", "input_x_gradient"), "integrated_gradients"),
+                  ("integrated_gradients", "saliency", "input_x_gradient"), "integrated_gradients", keys=("m",)),
         ParamSpec("quadrature", "integrated-gradients quadrature: adaptive (graded panels near the baseline, "
                   "checked panel by panel) or gauss_legendre (captum's fixed rule)", ("adaptive", "gauss_legendre"),
                   "adaptive"),
         ParamSpec("budget", "adaptive quadrature: most gradient evaluations to spend", (), DEFAULT_BUDGET),
         ParamSpec("steps", "gauss_legendre quadrature: nodes", (), 50),
         ParamSpec("baseline", "integrated-gradients baseline (zero starts at the norm's singular point; pad/eos "
-                  "keep the path away from it)", ("zero", "pad", "eos"), "zero"),
+                  "keep the path away from it)", ("zero", "pad", "eos"), "zero", keys=("M",)),
         ParamSpec("fix_first", "keep the first token (BOS / attention sink) at its real embedding in the baseline",
                   (), True),
         ParamSpec("refine", "gauss_legendre: double the steps (up to 400) until the completeness error is ≤ 2 %; "
@@ -173,7 +174,7 @@ def _integrated(ctx: AnalysisContext, ids: list[int], embeds, target: int, basel
     extra: dict = {"baseline": baseline_kind, "first_fixed": first_fixed, "quadrature": options["quadrature"]}
     if options["quadrature"] == "adaptive":
         ig = adaptive_integrated_gradients(ctx.wrapper, embeds, base, target, max_evaluations=options["budget"],
-                                           target_error=REFINE_TARGET)
+                                           target_error=REFINE_TARGET, should_stop=ctx.should_stop)
         details.append(f"adaptive quadrature: {ig.panels} panels × {NODES} Gauss–Legendre nodes, graded towards α = 0; "
                        f"{ig.gradient_evaluations} gradient evaluations (budget {options['budget']}) and "
                        f"{ig.forward_passes} forward passes for the panel checks")
@@ -184,12 +185,13 @@ def _integrated(ctx: AnalysisContext, ids: list[int], embeds, target: int, basel
                      refinement=[{"gradient_evaluations": k, "relative_error": e} for k, e in ig.history])
     else:
         steps = options["steps"]
-        ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=steps)
+        ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=steps, should_stop=ctx.should_stop)
         history, best = [(ig.steps, ig.relative_error)], ig
         # SCIENCE.md's "suggest more steps", automated; Gauss–Legendre rules are not nested, so each try is a
         # fresh integral and a later one can be worse: the best is kept.
         while options["refine"] and best.relative_error > REFINE_TARGET and ig.steps * 2 <= MAX_REFINED_STEPS:
-            ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=ig.steps * 2)
+            ig = integrated_gradients(ctx.wrapper, embeds, base, target, steps=ig.steps * 2,
+                                          should_stop=ctx.should_stop)
             history.append((ig.steps, ig.relative_error))
             if ig.relative_error < best.relative_error:
                 best = ig

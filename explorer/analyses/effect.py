@@ -15,6 +15,7 @@ class EffectMode:
     name = "effect"
     label = "Intervention effect"
     lazy = False
+    requires = frozenset({"interventions", "full_logits"})  # KL(intervened ‖ baseline) over the whole vocabulary
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         effect = getattr(ctx.view, "effect", None)

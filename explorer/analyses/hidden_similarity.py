@@ -13,14 +13,17 @@ Never imports Textual or Rich.
 from __future__ import annotations
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
-from explorer.analyses.support import STATE_HELP, STATES, choice_param, cosine, final_normed, int_param, residuals
+from explorer.analyses.support import (STATE_HELP, STATES, choice_param, cosine, final_normed, int_param,
+                                       residual_layers, residuals)
 
 
 class HiddenSimilarityMode:
     name = "hidden_similarity"
     label = "Hidden similarity"
     lazy = True
-    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None),
+    requires = frozenset({"hidden_states"})
+    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None,
+                        keys=("<", ">"), options=residual_layers),
               ParamSpec("state", STATE_HELP + " (applied to every layer)", ("pre_norm", "post_norm"), "pre_norm"))
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:

@@ -16,7 +16,7 @@ import math
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
 from explorer.analyses.lens import actual_token_probs, lens_at_position
-from explorer.analyses.support import int_param, residuals
+from explorer.analyses.support import int_param, residual_layers, residuals
 
 
 def _trace_prob_error(ctx: AnalysisContext, lens_final) -> float:
@@ -29,8 +29,10 @@ class LayerProbMode:
     name = "layer_prob"
     label = "Layer probability (lens)"
     lazy = True
+    requires = frozenset({"hidden_states"})
     needs_flag = "layer_prob"
-    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None),)
+    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None,
+                        keys=("<", ">"), options=residual_layers),)
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         t = ctx.cursor

@@ -18,6 +18,7 @@ class LocalBiasMode:
     name = "local_bias"
     label = "Local bias"
     lazy = True
+    requires = frozenset({"hidden_states"})
     params = (ParamSpec("state", STATE_HELP, ("pre_norm", "post_norm"), "pre_norm"),)
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:

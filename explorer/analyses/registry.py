@@ -1,4 +1,8 @@
-"""The ordered list of modes: the order `e` cycles through. Add a mode by adding its module here."""
+"""The ordered list of modes: the order `e` cycles through.
+
+Add a mode with one module (a class with name, label, lazy, requires and compute; see base.py)
+and one line in ANALYSES below. Code outside the package (a plugin, a test) calls ``register``.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from explorer.analyses.residual import ResidualMode
 from explorer.analyses.sae_features import SaeFeaturesMode
 from explorer.errors import InputError
 
-ANALYSES: tuple[Analysis, ...] = (
+ANALYSES: list[Analysis] = [
     PlainMode(),
     ProbabilityMode(),
     EntropyMode(),
@@ -38,7 +42,20 @@ ANALYSES: tuple[Analysis, ...] = (
     SaeFeaturesMode(),
     DivergenceMode(),
     EffectMode(),
-)
+]
+
+
+def register(analysis: Analysis) -> Analysis:
+    """Add a mode at the end of the cycle (the app's e, its panel and ``analyze --mode`` see it)."""
+    if analysis.name in analysis_names():
+        raise ValueError(f'A mode named "{analysis.name}" is already registered.')
+    ANALYSES.append(analysis)
+    return analysis
+
+
+def unregister(name: str) -> None:
+    """Remove a mode added with ``register`` (tests clean up with it)."""
+    ANALYSES[:] = [a for a in ANALYSES if a.name != name]
 
 
 def analysis_names() -> list[str]:

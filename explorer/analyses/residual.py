@@ -19,8 +19,8 @@ Never imports Textual or Rich.
 
 from __future__ import annotations
 
-from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
-from explorer.analyses.support import attentions, int_param, residuals, token_label
+from explorer.analyses.base import AnalysisContext, Heatmap, ModeResult, ParamSpec
+from explorer.analyses.support import attentions, int_param, residual_layers, residuals, token_label
 from explorer.engine.contributions import BlockContributions, block_contributions
 from explorer.errors import AnalysisUnavailable, InputError
 
@@ -60,7 +60,9 @@ class ResidualMode:
     name = "residual"
     label = "Residual stream"
     lazy = True
-    params = (ParamSpec("layer", "residual layer coloured and detailed (0 = embeddings .. L; default L)", (), None),
+    requires = frozenset({"hidden_states"})
+    params = (ParamSpec("layer", "residual layer coloured and detailed (0 = embeddings .. L; default L)", (), None,
+                        keys=("<", ">"), options=residual_layers),
               ParamSpec("threshold", "contribution threshold τ: shares below it are zeroed and the rest renormalised",
                         (), DEFAULT_THRESHOLD))
 
@@ -93,6 +95,7 @@ class ResidualMode:
                 f"{attn_share[b]:.1%}",
                 *(_block_lines(ctx, b, contrib[b]) if not missing else [f"  contributions unavailable: {missing}"]),
             )
+        heat = norms.T.tolist()  # [n tokens][L+1 layers]
         return ModeResult(
             values=values, lo=0.0, hi=hi, colors=("#ffffcc", "#253494"), fmt="{:.2f}",
             legend=(f"L2 norm of each token's residual at layer {layer} (0 = embeddings, {L} = last block output, "
@@ -109,6 +112,7 @@ class ResidualMode:
                      f"contributions (Ferrando & Voita, threshold τ = {threshold:g}, renormalised): "
                      + (f"unavailable ({missing})" if missing else
                         f"degenerate in blocks {degenerate}" if degenerate else "no degenerate block")),
+            heatmap=Heatmap("tokens", f"residual layers 0..{L}", heat),
             extra={"layer": layer, "cursor": t, "threshold": threshold,
                    "contributions": [{"block": b, "residual": c.residual, "heads": c.heads, "sources": c.sources,
                                       "o_proj_bias": c.bias, "mlp": c.mlp, "degenerate": c.residual is None,
@@ -116,5 +120,5 @@ class ResidualMode:
                                      for b, c in enumerate(contrib) if not missing],
                    "contributions_unavailable": missing or None,
                    "heatmap": {"rows": "tokens", "columns": f"residual layers 0..{L}",
-                               "values": norms.T.tolist()}},
+                               "values": heat}},
         )

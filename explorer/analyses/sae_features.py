@@ -11,12 +11,13 @@ token's strongest feature. With ``cross_layer`` and a cross-layer transcoder, th
 lists which features of earlier layers write into the layer's MLP output at the cursor token,
 and how much (their share of the reconstruction).
 
-Params (``ctx.params``; every key optional except ``config``):
-    config (Config): the session's configuration ([model] enable_sae, [[sae]] entries).
+Reads ``ctx.config`` (the session's configuration: [model] enable_sae, [[sae]] entries).
+Params (``ctx.params``; every key optional):
     layer (int): the SAE layer; default the first configured one. Key ``p`` cycles
         ``SaeFeaturesMode.layers(config, wrapper)`` with ``next_layer``.
     feature (int): the feature that colours the prompt; None = the cursor's top feature.
-    cross_layer (bool): add the cross-layer contributions (CLTs only).
+    cross_layer (bool): add the cross-layer contributions (CLTs only); also on with the
+        ``cross_layer`` flag in ``ctx.flags`` (--cross_layer).
     top (int): how many features to list (default 10).
 
 Unavailable (AnalysisUnavailable, one sentence) when SAEs are switched off, none is
@@ -25,7 +26,7 @@ configured, or the configured file does not fit the model. Never imports Textual
 
 from __future__ import annotations
 
-from explorer.analyses.base import AnalysisContext, ModeResult
+from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
 from explorer.errors import AnalysisUnavailable, InputError
 
 
@@ -37,6 +38,15 @@ class SaeFeaturesMode:
     name = "sae_features"
     label = "SAE features"
     lazy = True
+    requires = frozenset({"hidden_states"})
+    busy_text = "Loading features…"
+    params = (
+        # Feature numbers belong to one SAE, so a new layer drops the selected feature.
+        ParamSpec("layer", "SAE layer (one of the configured ones)", (), None, keys=("p",),
+                  options=lambda wrapper, config, _r: SaeFeaturesMode.layers(config, wrapper), resets=("feature",)),
+        ParamSpec("feature", "feature that colours the prompt; none = the cursor token's strongest", (), None,
+                  keys=("F", "f"), options=lambda _w, _c, r: SaeFeaturesMode.feature_options(r), wrap=True),
+    )
 
     # ------------------------------------------------------- UI helpers
     @staticmethod
@@ -52,13 +62,21 @@ class SaeFeaturesMode:
 
         return catalog_for(config, wrapper).next_layer(current)
 
+    @staticmethod
+    def feature_options(result) -> list[int | None]:
+        """None (the cursor's strongest feature), then the cursor token's listed features."""
+        features = (result.extra.get("features") or []) if result is not None else []
+        if not features:
+            raise AnalysisUnavailable("No active feature at this token to select.")
+        return [None] + [f["index"] for f in features]
+
     # ---------------------------------------------------------- compute
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         from explorer.engine.sae.catalog import catalog_for
         from explorer.engine.sae.reference import stored_reference
 
         params = ctx.params or {}
-        catalog = catalog_for(params.get("config"), ctx.wrapper)
+        catalog = catalog_for(ctx.config, ctx.wrapper)
         layer = params.get("layer")
         layer = catalog.layers[0] if layer is None else int(layer)
         if layer not in catalog.layers:
@@ -108,7 +126,7 @@ class SaeFeaturesMode:
             for c in contexts:
                 lines.append(f"  {c.activation:>7.2f}  {c.render()}")
         cross, bias_share = [], None
-        if params.get("cross_layer"):
+        if params.get("cross_layer") or "cross_layer" in ctx.flags:
             contribs, bias_share = catalog.cross_layer(ids, layer, t)
             cross = [{"layer": c.layer, "feature": c.feature, "activation": c.activation,
                       "norm": c.norm, "share": c.share} for c in contribs]

@@ -29,7 +29,8 @@ def residuals(ctx: AnalysisContext, *, sublayers: bool = False,
     key = ("resid", ctx.wrapper.name, ids, sublayers, positions)
 
     def build() -> ResidualCapture:
-        return capture_residuals(ctx.wrapper, ids, sublayers=sublayers, logit_positions=positions)
+        return capture_residuals(ctx.wrapper, ids, sublayers=sublayers, logit_positions=positions,
+                                 should_stop=ctx.should_stop)
 
     return ctx.cache.capture(key, build) if ctx.cache is not None else build()
 
@@ -43,6 +44,21 @@ def attentions(ctx: AnalysisContext, query: int) -> AttentionCapture:
         return capture_attentions(ctx.wrapper, ids, query=query)
 
     return ctx.cache.capture(key, build) if ctx.cache is not None else build()
+
+
+def block_layers(wrapper, _config=None, _result=None) -> list[int]:
+    """Option values of a block index: 0 .. L-1."""
+    return list(range(wrapper.n_layers))
+
+
+def residual_layers(wrapper, _config=None, _result=None) -> list[int]:
+    """Option values of a residual layer: 0 (embeddings) .. L."""
+    return list(range(wrapper.n_layers + 1))
+
+
+def heads_or_mean(wrapper, _config=None, _result=None) -> list[int | None]:
+    """Option values of an attention head: None (mean over heads), then 0 .. H-1."""
+    return [None] + list(range(int(getattr(wrapper.config, "num_attention_heads", 1))))
 
 
 def int_param(ctx: AnalysisContext, key: str, default: int, count: int, what: str) -> int:

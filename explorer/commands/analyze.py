@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = dict(params)
     if session.comparison is not None:
         inputs["comparison"] = session.comparison.view(session)
-    ctx = AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=inputs)
+    flags = frozenset({"cross_layer"}) if getattr(args, "cross_layer", False) else frozenset()
+    ctx = AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=inputs, config=cfg, flags=flags)
     result = compute_mode(analysis, ctx, ResultCache(cfg.display.cache_size))
     data = result_json(analysis, view, session.wrapper, cursor, params, result)
     if args.json:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from explorer.engine.layers import decoder_layers, is_sandwich, locate
+from explorer.engine.cancel import check
 from explorer.errors import AnalysisUnavailable
 
 
@@ -166,7 +167,7 @@ class ResidualCapture:
 
 @torch.inference_mode()
 def capture_residuals(wrapper, ids, *, sublayers: bool = False,
-                      logit_positions: tuple[int, ...] | None = None) -> ResidualCapture:
+                      logit_positions: tuple[int, ...] | None = None, should_stop=None) -> ResidualCapture:
     """One forward pass over ``ids`` recording the residual stream (and optionally the sub-layers).
 
     Args:
@@ -174,6 +175,7 @@ def capture_residuals(wrapper, ids, *, sublayers: bool = False,
         ids: the full token list.
         sublayers: also record attention output, MLP output and resid_mid per block.
         logit_positions: positions whose model output logits are kept (default: the last).
+        should_stop: polled before each block; True raises engine.cancel.Cancelled.
 
     Returns:
         ResidualCapture with the shapes listed on the class.
@@ -205,6 +207,8 @@ def capture_residuals(wrapper, ids, *, sublayers: bool = False,
         with_kwargs=True))
     for i, layer in enumerate(parts.layers):
         handles.append(layer.register_forward_hook(keep(resid, i + 1)))
+        if should_stop is not None:  # the user may have left this prompt: stop between blocks
+            handles.append(layer.register_forward_pre_hook(lambda _m, _a: check(should_stop)))
         if sublayers:
             # The one layer locator knows where each sub-layer output lives (Gemma's sandwich norms).
             try:

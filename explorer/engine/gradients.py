@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from explorer.engine.cancel import check
 from explorer.engine.capture import input_embeddings
 from explorer.errors import AnalysisUnavailable
 
@@ -132,7 +133,7 @@ def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch.Tensor, target: int,
-                         steps: int = 50) -> IGResult:
+                         steps: int = 50, should_stop=None) -> IGResult:
     """Integrated gradients of log p(target) along the straight line from ``baseline`` to ``embeds``.
 
     Args:
@@ -141,6 +142,7 @@ def integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch.Tensor, 
         baseline: ``[t, d]`` baseline embeddings.
         target: the token id whose log-probability after the last position is attributed.
         steps: Gauss–Legendre nodes (captum's default method, n = 50).
+        should_stop: polled between batches of nodes; True raises engine.cancel.Cancelled.
 
     Returns:
         IGResult with the attributions and f at both ends.
@@ -152,6 +154,7 @@ def integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch.Tensor, 
     total = torch.zeros_like(e)  # Σ_k w_k ∇f at the k-th node, [t, d]
     with wrapper.lock:
         for start in range(0, steps, batch):
+            check(should_stop)  # the user may have left this token: stop between batches
             a = torch.tensor(alphas[start : start + batch], dtype=torch.float64)  # [B]
             w = torch.tensor(weights[start : start + batch], dtype=torch.float64)  # [B]
             points = b[None] + a[:, None, None] * diff[None]  # [B, t, d]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from explorer.engine.cancel import check
 from explorer.engine.gradients import ROWS_PER_BATCH, _log_prob, _value_and_grad
 
 NODES = 4  # Gauss–Legendre nodes per panel (exact for polynomials of degree 7 on the panel)
@@ -103,7 +104,8 @@ def _split_point(a: float, b: float) -> float:
 
 
 def adaptive_integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch.Tensor, target: int,
-                                  max_evaluations: int = 400, target_error: float = 0.02) -> AdaptiveIGResult:
+                                  max_evaluations: int = 400, target_error: float = 0.02,
+                                  should_stop=None) -> AdaptiveIGResult:
     """Integrated gradients of log p(target) from ``baseline`` to ``embeds`` ([t, d] each).
 
     Args:
@@ -112,6 +114,7 @@ def adaptive_integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch
         baseline: ``[t, d]`` baseline embeddings.
         target: the token id whose log-probability after the last position is attributed.
         max_evaluations: budget of gradient evaluations (forward + backward of one sequence).
+        should_stop: polled between batches of nodes; True raises engine.cancel.Cancelled.
         target_error: stop once the relative completeness error is at most this.
 
     Returns:
@@ -141,6 +144,7 @@ def adaptive_integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch
         alphas = [a + (z - a) * float(x) for a, z in spans for x in nodes]
         grads = []
         for s in range(0, len(alphas), per_batch):
+            check(should_stop)  # the user may have left this token: stop between batches
             _, g = _value_and_grad(wrapper, point(alphas[s : s + per_batch]), target)  # [B, t, d]
             grads.append(g)
         counts["grad"] += len(alphas)

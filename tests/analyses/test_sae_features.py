@@ -31,7 +31,7 @@ def make_config(*entries, enable=True):
 
 def context(session, config, cursor, **params):
     view = session.compute()
-    return AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params={"config": config, **params})
+    return AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=params, config=config)
 
 
 def session_for(wrapper, config):
