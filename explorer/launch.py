@@ -23,6 +23,10 @@ def run_tui(args: argparse.Namespace) -> int:
         model_changes["device"] = args.device
     if args.bf16:
         model_changes["bf16"] = True
+    if getattr(args, "served_model", None):
+        model_changes["served_model"] = args.served_model
+    if getattr(args, "tokenizer", None):
+        model_changes["tokenizer"] = args.tokenizer
     if model_changes:
         cfg = cfg.replace(model=dataclasses.replace(cfg.model, **model_changes))
 
@@ -37,16 +41,34 @@ def run_tui(args: argparse.Namespace) -> int:
 
         saved = load_saved_session()
     seed = args.seed if args.seed is not None else (saved.seed if saved else int(time.time()) % 2**31)
-    _precheck_model(cfg.model.name)
+    remote_engine = _open_remote(cfg)  # a served model is checked (and connected) before the screen opens
+    if remote_engine is None:
+        _precheck_model(cfg.model.name)
 
     def loader(progress):
-        return build_session(cfg, progress=progress, prompt_file=prompt_file, saved=saved, seed=seed)
+        return build_session(cfg, progress=progress, prompt_file=prompt_file, saved=saved, seed=seed,
+                             engine=remote_engine)
 
     from explorer.ui.app import ExplorerApp
 
     app = ExplorerApp(loader=loader, layer_prob=args.layer_prob, cross_layer=args.cross_layer)
     app.run()
     return app.return_code or 0
+
+
+def _open_remote(cfg):
+    """The RemoteEngine of ``--model openai+http://...`` (every check done), or None for a local model."""
+    from explorer.engine.remote import is_remote_source
+
+    if not is_remote_source(cfg.model.name):
+        return None
+    import sys
+
+    from explorer.commands.common import remote_options
+    from explorer.engine.remote.open import open_remote_engine
+
+    return open_remote_engine(cfg.model.name, **remote_options(cfg),
+                              progress=lambda m: print(m, file=sys.stderr, flush=True))
 
 
 def _precheck_model(name: str) -> None:
@@ -71,15 +93,20 @@ def _precheck_model(name: str) -> None:
                 raise ModelLoadError(_offline_message(source.ref))
 
 
-def build_session(cfg, *, progress, prompt_file=None, saved=None, seed: int = 0):
-    """Load the model and build the Session the app opens with (runs in the loading worker)."""
-    from explorer.engine.loading import load_model
-    from explorer.engine.model import ModelWrapper
+def build_session(cfg, *, progress, prompt_file=None, saved=None, seed: int = 0, engine=None):
+    """Load the model (or use ``engine``, a connected server) and build the Session the app opens with
+    (runs in the loading worker)."""
     from explorer.engine.session import PromptEntry, Session
 
-    loaded = load_model(cfg.model.name, device=cfg.model.device, bf16=cfg.model.bf16,
-                        trust_remote_code=cfg.model.trust_remote_code, progress=progress)
-    wrapper = ModelWrapper.from_loaded(loaded)
+    if engine is not None:
+        wrapper = engine
+    else:
+        from explorer.engine.loading import load_model
+        from explorer.engine.model import ModelWrapper
+
+        loaded = load_model(cfg.model.name, device=cfg.model.device, bf16=cfg.model.bf16,
+                            trust_remote_code=cfg.model.trust_remote_code, progress=progress)
+        wrapper = ModelWrapper.from_loaded(loaded)
     progress("Computing the first step…")
     notes: list[str] = []
     if saved is not None:

@@ -12,10 +12,17 @@ from explorer.errors import InputError
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--config", metavar="FILE", help="configuration file (default: config.toml)")
-    g.add_argument("--model", metavar="NAME", help='"bundled", a hub repo id, a local directory or a .gguf file')
+    g.add_argument("--model", metavar="NAME", help='"bundled", a hub repo id, a local directory, a .gguf file or openai+http://HOST:PORT/v1 (a server)')
     g.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda, cuda:N, mps, or multi (device_map=auto)")
     g.add_argument("--bf16", action="store_true", help="load the weights in bfloat16")
+    add_remote_arguments(g)
     g.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+
+
+def add_remote_arguments(g) -> None:
+    """Flags of a served model (--model openai+http://HOST:PORT/v1)."""
+    g.add_argument("--served-model", metavar="NAME", help="model name on the server (default: the only one it serves)")
+    g.add_argument("--tokenizer", metavar="NAME", help='tokenizer of a served model: "bundled", a .gguf, a directory or a hub id')
 
 
 def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,6 +45,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         changes["device"] = args.device
     if getattr(args, "bf16", False):
         changes["bf16"] = True
+    if getattr(args, "served_model", None):
+        changes["served_model"] = args.served_model
+    if getattr(args, "tokenizer", None):
+        changes["tokenizer"] = args.tokenizer
     if changes:
         import dataclasses
 
@@ -76,8 +87,22 @@ def open_session(args: argparse.Namespace, cfg: Config | None = None):
     from explorer.engine.session import Session
 
     cfg = cfg or config_from_args(args)
+    seed = args.seed if getattr(args, "seed", None) is not None else 0
+    from explorer.engine.remote import is_remote_source
+
+    if is_remote_source(cfg.model.name):
+        from explorer.engine.remote.open import open_remote_engine
+
+        engine = open_remote_engine(cfg.model.name, **remote_options(cfg), progress=progress)
+        return Session(engine, cfg, prompts=[[engine.bos_id if engine.bos_id is not None else 0]], seed=seed)
     loaded = load_model(cfg.model.name, device=cfg.model.device, bf16=cfg.model.bf16,
                         trust_remote_code=cfg.model.trust_remote_code, progress=progress)
     wrapper = ModelWrapper.from_loaded(loaded)
-    seed = args.seed if getattr(args, "seed", None) is not None else 0
     return Session(wrapper, cfg, prompts=[[wrapper.bos_id if wrapper.bos_id is not None else 0]], seed=seed)
+
+
+def remote_options(cfg: Config) -> dict:
+    """The [model] settings of a served model, as open_remote_engine's keyword arguments."""
+    m = cfg.model
+    return {"served_model": m.served_model or None, "api_key_env": m.api_key_env,
+            "tokenizer": m.tokenizer or None, "timeout": m.timeout}

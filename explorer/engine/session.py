@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from explorer.config import Config
 from explorer.engine.model import ModelWrapper
 from explorer.engine.trace import Trace
-from explorer.engine.view import StepView, build_view
+from explorer.engine.view import StepView
 from explorer.errors import InputError
 
 _uids = itertools.count(1)
@@ -233,7 +233,7 @@ class Session:
             if n > best_len:
                 best, best_len = other, n
         if best is None:
-            return Trace(self.wrapper)
+            return self.wrapper.new_trace()
         trace = best.clone()
         trace.sync(ids[:best_len])
         return trace
@@ -243,7 +243,7 @@ class Session:
         uid, ids = snapshot if snapshot is not None else self.snapshot()
         with self.wrapper.lock:
             trace = self.trace_for(uid, ids)
-            return build_view(trace, self.config.display.tokens_to_show, uid=uid, notes=tuple(self.notes))
+            return self.wrapper.read_view(trace, self.config.display.tokens_to_show, uid=uid, notes=tuple(self.notes))
 
     def cached_trace(self, uid: int) -> Trace | None:
         return self._traces.get(uid)

@@ -1,0 +1,200 @@
+"""The remote engine against a real llama-server on the bundled weights (float32 GGUF).
+
+Numbers are compared with the local transformers engine on the same weights. Tolerance:
+llama.cpp's float32 CPU kernels and torch's sum in different orders, so log-probabilities
+agree to about 2e-4 (measured); we allow ``LOGPROB_TOL``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.remote.conftest import SERVED_NAME, LlamaServer
+
+pytestmark = [pytest.mark.remote, pytest.mark.integration]
+
+LOGPROB_TOL = 2e-3
+PROMPT = "The capital of France is Paris. The capital of Germany is"
+
+
+@pytest.fixture
+def remote_session(remote_engine, test_config):
+    from explorer.engine.session import Session
+
+    return Session(remote_engine, test_config, prompts=[remote_engine.encode(PROMPT)])
+
+
+@pytest.fixture
+def local_session(bundled_wrapper, test_config):
+    from explorer.engine.session import Session
+
+    return Session(bundled_wrapper, test_config, prompts=[bundled_wrapper.encode(PROMPT)])
+
+
+def test_same_tokenizer_as_local(remote_engine, bundled_wrapper):
+    assert remote_engine.encode(PROMPT) == bundled_wrapper.encode(PROMPT)
+    assert remote_engine.vocab_size == bundled_wrapper.vocab_size
+    assert remote_engine.capabilities == frozenset()
+
+
+def test_top_k_logprobs_equal_the_local_engine(remote_session, local_session):
+    remote, local = remote_session.compute(), local_session.compute()
+    k = min(len(remote.candidates), 20)
+    assert k == 20
+    local_by_id = {c.id: c.logprob for c in local.candidates}
+    for r, lc in zip(remote.candidates[:k], local.candidates[:k]):
+        # Same order, except where two neighbours are closer than the tolerance.
+        if r.id != lc.id:
+            assert abs(r.logprob - lc.logprob) < LOGPROB_TOL
+        assert r.logprob == pytest.approx(local_by_id[r.id], abs=LOGPROB_TOL)
+        assert r.logit is None and r.zscore is None  # no logits from a server: shown as n/a
+    assert remote.next_energy is None and remote.entropy_is_lower_bound
+
+
+def test_entropy_is_a_labelled_lower_bound_of_the_exact_entropy(remote_session, local_session):
+    remote, local = remote_session.compute(), local_session.compute()
+    mass = sum(c.prob for c in remote.candidates)
+    assert remote.covered_mass == pytest.approx(mass, abs=1e-9)
+    assert 0 < remote.covered_mass <= 1 + 1e-6
+    # The bound ignores the tail's positive terms: never above the exact value.
+    assert remote.next_entropy_bits <= local.next_entropy_bits + 1e-3
+    direct = -sum(c.prob * math.log2(c.prob) for c in remote.candidates)
+    assert remote.next_entropy_bits == pytest.approx(direct, rel=1e-9)
+
+
+def test_prompt_logprobs_equal_the_local_probability_mode(remote_session, local_session):
+    remote, local = remote_session.compute(), local_session.compute()
+    assert remote.ids == local.ids
+    assert remote.tokens[0].logprob is None
+    for r, lt in zip(remote.tokens[1:], local.tokens[1:]):
+        assert r.logprob == pytest.approx(lt.logprob, abs=LOGPROB_TOL), r.text
+        if lt.rank is not None and lt.rank <= 20:
+            assert r.rank is not None and abs(r.rank - lt.rank) <= 1
+
+
+def test_a_step_sends_only_what_it_must(remote_session, remote_engine):
+    view = remote_session.compute()
+    sent = remote_engine.client.sent
+    top = view.candidates[0].id
+    before = len(sent)
+    remote_session.append(top)
+    after_append = remote_session.compute()
+    new = sent[before:]
+    # One request: the new last position's top-k. The appended token's probability was
+    # already in the previous top-k, and the prompt goes as ids (the server caches its prefix).
+    assert len(new) == 1
+    assert new[0].body["prompt"] == list(view.ids) + [top]
+    assert new[0].body["n_predict"] == 1
+    assert after_append.tokens[-1].logprob == pytest.approx(view.candidates[0].logprob, abs=1e-9)
+    before = len(sent)
+    remote_session.pop()
+    again = remote_session.compute()
+    assert len(sent) == before  # a pop costs nothing
+    assert [c.id for c in again.candidates] == [c.id for c in view.candidates]
+
+
+def test_appending_a_token_outside_the_top_k_scores_it_exactly(remote_session, local_session, bundled_wrapper):
+    remote_session.compute()
+    local = local_session.compute()
+    shown = {c.id for c in local.candidates[:20]}
+    outside = next(t for t in bundled_wrapper.encode(" zebra crossing") if t not in shown)
+    for s in (remote_session, local_session):
+        s.append(outside)
+    r, lc = remote_session.compute(), local_session.compute()
+    assert r.tokens[-1].logprob == pytest.approx(lc.tokens[-1].logprob, abs=LOGPROB_TOL)
+    assert r.tokens[-1].rank is None or r.tokens[-1].rank > 20
+
+
+def test_next_command_through_the_server(llama_server, capsys):
+    import json
+
+    from explorer.cli import main
+
+    rc = main(["next", "--model", llama_server.url, "--served-model", SERVED_NAME, "--tokenizer", "bundled",
+               "--prompt", "The capital of France is", "--top", "5", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["candidates"][0]["token"] == " Paris"
+    assert len(out["candidates"]) == 5
+    assert out["entropy_is_lower_bound"] is True and out["energy"] is None
+    assert out["candidates"][0]["logit"] is None
+
+
+def _cli_error(args, capsys) -> str:
+    from explorer.cli import main
+
+    rc = main(args)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert "Traceback" not in err
+    assert err.count("\n") == 0, err  # one sentence
+    return err
+
+
+def test_unreachable_server_is_one_sentence(capsys):
+    from tests.remote.conftest import free_port
+
+    err = _cli_error(["next", "--model", f"openai+http://127.0.0.1:{free_port()}/v1", "--tokenizer", "bundled",
+                      "--prompt", "hi"], capsys)
+    assert "Cannot reach the server" in err
+
+
+def test_wrong_model_name_is_one_sentence(llama_server, capsys):
+    err = _cli_error(["next", "--model", llama_server.url, "--served-model", "no-such-model",
+                      "--tokenizer", "bundled", "--prompt", "hi"], capsys)
+    assert "does not serve" in err and "--served-model" in err
+
+
+def test_tokenizer_mismatch_is_detected(llama_server, tiny_tokenizer, tmp_path, capsys):
+    tiny_tokenizer.save_pretrained(tmp_path / "tok")
+    err = _cli_error(["next", "--model", llama_server.url, "--tokenizer", str(tmp_path / "tok"),
+                      "--prompt", "hi"], capsys)
+    assert "splits text differently" in err
+
+
+def test_a_refused_api_key_is_one_sentence(monkeypatch, capsys):
+    server = LlamaServer("--api-key", "right-key")
+    try:
+        monkeypatch.setenv("OPENAI_API_KEY", "wrong-key")
+        err = _cli_error(["next", "--model", server.url, "--tokenizer", "bundled", "--prompt", "hi"], capsys)
+        assert "OPENAI_API_KEY" in err and "wrong-key" not in err
+        monkeypatch.setenv("OPENAI_API_KEY", "right-key")
+        from explorer.cli import main
+
+        assert main(["next", "--model", server.url, "--tokenizer", "bundled", "--prompt", "hi", "--json"]) == 0
+    finally:
+        server.stop()
+
+
+def test_a_time_out_is_one_sentence(llama_server):
+    from explorer.engine.remote.client import RemoteClient, RemoteError
+    from explorer.engine.remote.source import parse_remote_source
+
+    client = RemoteClient(parse_remote_source(llama_server.url), timeout=1e-4, retries=1)
+    with pytest.raises(RemoteError, match="did not answer within"):
+        client.post(f"{llama_server.root}/completion", {"prompt": list(range(10, 400)), "n_predict": 1,
+                                                          "cache_prompt": False})
+
+
+def test_a_server_killed_mid_request_gives_an_error_not_a_crash(test_config):
+    import threading
+
+    from explorer.engine.remote.client import RemoteError
+    from explorer.engine.remote.open import open_remote_engine
+    from explorer.engine.session import Session
+
+    server = LlamaServer()
+    try:
+        engine = open_remote_engine(server.url, tokenizer="bundled", timeout=10)
+        engine.client.retries = 1
+        session = Session(engine, test_config, prompts=[engine.encode("Once upon a time " * 60)])
+        # Scoring a long prompt is one request per prefix: kill the server while they run.
+        threading.Timer(1.0, server.proc.kill).start()
+        with pytest.raises(RemoteError, match="Cannot reach the server"):
+            session.compute()
+        # Nothing the user made is lost: the prompt is still there, as ids.
+        assert session.current.ids == engine.encode("Once upon a time " * 60)
+    finally:
+        server.stop()
