@@ -14,7 +14,8 @@ import json
 import math
 
 from explorer.commands.common import (add_model_arguments, add_prompt_arguments, check_input_early,
-                                      config_from_args, open_session, progress, prompt_ids_from_args)
+                                      config_from_args, open_session, progress, prompt_ids_from_args,
+                                      require_capabilities)
 from explorer.errors import InputError
 
 NAME = "analyze"
@@ -84,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
     check_input_early(args)
     cfg = config_from_args(args)
     session = open_session(args, cfg)
+    # Modes read only the per-token log-probabilities (plain, probability) or need the model's
+    # internals; a mode may declare its needs in ``requires``.
+    needed = getattr(analysis, "requires", None)
+    if needed is None:
+        needed = set() if analysis.name in ("plain", "probability") else {"full_logits", "hidden_states"}
+    require_capabilities(session.wrapper, needed, f"The {analysis.name} mode")
     ids = prompt_ids_from_args(args, session)
     session.replace_ids(ids)
     view = session.compute()

@@ -106,3 +106,12 @@ def remote_options(cfg: Config) -> dict:
     m = cfg.model
     return {"served_model": m.served_model or None, "api_key_env": m.api_key_env,
             "tokenizer": m.tokenizer or None, "timeout": m.timeout}
+
+
+def require_capabilities(engine, needed, what: str) -> None:
+    """Refuse, in one sentence, a command the engine cannot run (a served model has no internals)."""
+    from explorer.engine.interface import missing_capabilities, unavailable_message
+
+    missing = missing_capabilities(engine, set(needed))
+    if missing:
+        raise InputError(f"{what}: {unavailable_message(missing)}")

@@ -198,3 +198,75 @@ def test_a_server_killed_mid_request_gives_an_error_not_a_crash(test_config):
         assert session.current.ids == engine.encode("Once upon a time " * 60)
     finally:
         server.stop()
+
+
+def _walk(node):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
+def test_tree_through_the_server_equals_the_local_tree(remote_engine, bundled_wrapper):
+    from explorer.engine.remote.tree import build_tree_remote
+    from explorer.engine.tree import TreeParams, build_tree
+
+    params = TreeParams(max_depth=4, max_completed_paths=3)
+    ids = bundled_wrapper.encode("The three primary colours are")
+    local = build_tree(bundled_wrapper, ids, params)
+    sent_before = len(remote_engine.client.sent)
+    remote = build_tree_remote(remote_engine, ids, params)
+    # 1 / 0.01 thresholds: llama.cpp (no cap) was asked for enough rows to cover them.
+    assert "some branches may be missing" not in remote.message
+    a, b = list(_walk(local.root)), list(_walk(remote.root))
+    assert [n.token_id for n in a] == [n.token_id for n in b]
+    assert [n.depth for n in a] == [n.depth for n in b]
+    for x, y in zip(a, b):
+        assert y.prob == pytest.approx(x.prob, abs=LOGPROB_TOL)
+        assert [c["token_id"] for c in x.candidates] == [c["token_id"] for c in y.candidates]
+    # One request per expanded node.
+    expanded = sum(1 for n in b if n.candidates)
+    assert len(remote_engine.client.sent) - sent_before == expanded == remote.forward_passes
+
+
+def test_greedy_generation_through_the_server_equals_the_local_one(remote_engine, bundled_wrapper):
+    from explorer.engine.generate import generate
+    from explorer.engine.remote.generate import generate_remote
+
+    ids = bundled_wrapper.encode("Once upon a time")
+    forced = bundled_wrapper.tokenizer(" there lived", add_special_tokens=False)["input_ids"]
+    local = generate(bundled_wrapper, ids, 8, forced_ids=forced)
+    remote = generate_remote(remote_engine, ids, 8, forced_ids=forced)
+    assert remote.new_ids == local.new_ids
+    for x, y in zip(local.steps, remote.steps):
+        assert y.forced == x.forced
+        assert y.logprob == pytest.approx(x.logprob, abs=LOGPROB_TOL)
+        assert y.top_ids[:3] == x.top_ids[:3]
+
+
+def test_sampled_generation_replays_with_its_seed(remote_engine):
+    from explorer.engine.remote.generate import generate_remote
+
+    ids = remote_engine.encode("Once upon a time")
+    first = generate_remote(remote_engine, ids, 6, sample=True, seed=7)
+    again = generate_remote(remote_engine, ids, 6, sample=True, seed=7)
+    assert first.new_ids == again.new_ids
+    for step in first.steps:  # the server reports the drawn token's raw log-probability
+        assert step.logprob <= 0.0 and math.isfinite(step.logprob)
+
+
+def test_logprobs_and_analyze_commands_through_the_server(llama_server, tmp_path, capsys):
+    import json
+
+    from explorer.cli import main
+
+    common = ["--model", llama_server.url, "--tokenizer", "bundled", "--prompt", "The capital of France is"]
+    out = tmp_path / "lp.jsonl"
+    assert main(["logprobs", *common, "--max-new-tokens", "3", "--out", str(out)]) == 0
+    record = json.loads(out.read_text().splitlines()[-1])
+    assert record["data"][0]["token"] == " Paris"
+    capsys.readouterr()
+    assert main(["analyze", *common, "--mode", "probability", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["mode"] == "probability" if "mode" in data else True
+    err = _cli_error(["analyze", *common, "--mode", "attention"], capsys)
+    assert "Not available from this engine" in err

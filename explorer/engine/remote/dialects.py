@@ -65,7 +65,8 @@ class LlamaCppDialect:
         self.context_length = int(settings.get("n_ctx") or props.get("n_ctx") or 0) or None
         self.max_top_k: int | None = None  # no cap on n_probs
 
-    def _body(self, ids, k: int, forced: int | None) -> dict:
+    def _body(self, ids, k: int, forced: int | None, sample_seed: int | None = None) -> dict:
+        sampling = sample_seed is not None
         return {
             "prompt": [int(t) for t in ids],
             "n_predict": 1,
@@ -74,14 +75,18 @@ class LlamaCppDialect:
             "cache_prompt": True,
             "return_tokens": True,
             # Every sampling field, so the server's defaults cannot change which token it picks.
-            "temperature": -1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0, "typical_p": 1.0,
-            "repeat_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0,
-            "dry_multiplier": 0.0, "xtc_probability": 0.0, "mirostat": 0, "seed": 0,
+            # Sampling: the server draws from the plain softmax (T = 1, no truncation) with the seed.
+            "temperature": 1.0 if sampling else -1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0,
+            "typical_p": 1.0, "repeat_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0,
+            "dry_multiplier": 0.0, "xtc_probability": 0.0, "mirostat": 0,
+            "seed": int(sample_seed) if sampling else 0,
             "logit_bias": [[int(forced), _FORCE_BIAS]] if forced is not None else [],
         }
 
-    def distribution(self, ids, k: int, forced: int | None = None) -> Distribution:
-        data = self.client.post(f"{self.client.source.root_url}/completion", self._body(ids, k, forced))
+    def distribution(self, ids, k: int, forced: int | None = None, sample_seed: int | None = None) -> Distribution:
+        """With ``sample_seed``, the server also draws the next token (reported as ``chosen_id``)."""
+        data = self.client.post(f"{self.client.source.root_url}/completion",
+                                self._body(ids, k, forced, sample_seed))
         try:
             entry = data["completion_probabilities"][0]
             top = entry["top_logprobs"]
@@ -92,8 +97,9 @@ class LlamaCppDialect:
         if forced is not None and chosen_id != forced:
             raise RemoteError("The llama.cpp server did not honour logit_bias, so prompt scores cannot be "
                               "read from it; update llama-server.")
+        keep = forced is not None or sample_seed is not None
         return Distribution(tuple(int(t["id"]) for t in top), tuple(float(t["logprob"]) for t in top),
-                            chosen_id if forced is not None else None, chosen_lp if forced is not None else None)
+                            chosen_id if keep else None, chosen_lp if keep else None)
 
     def prompt_distributions(self, ids, first: int, k: int) -> list[Distribution]:
         # One request per prefix, in order: each extends the last one by a token, so the
@@ -117,12 +123,14 @@ class OpenAIDialect:
         # neutral settings, so both modes give the same numbers here.
         self.raw_logprobs = True
 
-    def _completions(self, ids, k: int, echo: bool) -> dict:
+    def _completions(self, ids, k: int, echo: bool, sample_seed: int | None = None) -> dict:
         body = {
             "model": self.model, "prompt": [int(t) for t in ids], "max_tokens": 1,
-            "logprobs": int(k), "echo": echo, "temperature": 0.0, "top_p": 1.0,
-            "return_tokens_as_token_ids": True,
+            "logprobs": int(k), "echo": echo, "top_p": 1.0, "top_k": -1, "min_p": 0.0,
+            "temperature": 0.0 if sample_seed is None else 1.0, "return_tokens_as_token_ids": True,
         }
+        if sample_seed is not None:
+            body["seed"] = int(sample_seed)
         data = self.client.post(f"{self.client.source.base_url}/completions", body)
         try:
             return data["choices"][0]["logprobs"]
@@ -130,12 +138,16 @@ class OpenAIDialect:
             raise RemoteError("The server returned no log-probabilities; start it with log-probabilities "
                               "enabled (vLLM: --max-logprobs 20 or more).") from None
 
-    def distribution(self, ids, k: int, forced: int | None = None) -> Distribution:
+    def distribution(self, ids, k: int, forced: int | None = None, sample_seed: int | None = None) -> Distribution:
         if forced is not None:
             return self.prompt_distributions(list(ids) + [forced], len(ids), k)[-1]
-        logprobs = self._completions(ids, k, echo=False)
+        logprobs = self._completions(ids, k, echo=False, sample_seed=sample_seed)
         ranked = _ranked(logprobs["top_logprobs"][0])
-        return Distribution(tuple(t for t, _ in ranked), tuple(lp for _, lp in ranked))
+        chosen_id = chosen_lp = None
+        if sample_seed is not None:
+            chosen_id = int(str(logprobs["tokens"][0]).split(":", 1)[1])
+            chosen_lp = float(logprobs["token_logprobs"][0])
+        return Distribution(tuple(t for t, _ in ranked), tuple(lp for _, lp in ranked), chosen_id, chosen_lp)
 
     def prompt_distributions(self, ids, first: int, k: int) -> list[Distribution]:
         logprobs = self._completions(ids, k, echo=True)
