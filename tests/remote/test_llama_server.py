@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from tests.remote.conftest import SERVED_NAME, LlamaServer
 
@@ -254,7 +255,7 @@ def test_sampled_generation_replays_with_its_seed(remote_engine):
         assert step.logprob <= 0.0 and math.isfinite(step.logprob)
 
 
-def test_logprobs_and_analyze_commands_through_the_server(llama_server, tmp_path, capsys):
+def test_logprobs_and_analyze_commands_through_the_server(llama_server, bundled_wrapper, tmp_path, capsys):
     import json
 
     from explorer.cli import main
@@ -267,6 +268,11 @@ def test_logprobs_and_analyze_commands_through_the_server(llama_server, tmp_path
     capsys.readouterr()
     assert main(["analyze", *common, "--mode", "probability", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["mode"] == "probability" if "mode" in data else True
+    assert data["mode"] == "probability" and data["tokens"][0]["value"] is None
+    ids = bundled_wrapper.encode("The capital of France is")
+    with torch.no_grad():  # the probability mode, independently: a softmax of the local logits
+        logp = torch.log_softmax(bundled_wrapper.model(torch.tensor([ids])).logits[0].float(), -1)
+    for i, token in enumerate(data["tokens"][1:], 1):
+        assert math.log(token["value"]) == pytest.approx(float(logp[i - 1, ids[i]]), abs=LOGPROB_TOL)
     err = _cli_error(["analyze", *common, "--mode", "attention"], capsys)
     assert "Not available from this engine" in err

@@ -40,9 +40,10 @@ class TokenTable(DataTable):
             self.clear()
         for c in candidates:
             cells = [Text(str(c.rank), style="dim"), token_cell(c.text.text, c.text.kind),
-                     Text(str(c.id), style="dim"), Text(f"{c.prob:.4f}"), Text(f"{c.logit:.3f}")]
+                     Text(str(c.id), style="dim"), Text(f"{c.prob:.4f}"),
+                     Text("n/a", style="dim") if c.logit is None else Text(f"{c.logit:.3f}")]  # served model: no logits
             if zscores:
-                cells.append(Text(f"{c.zscore:+.2f}"))
+                cells.append(Text("n/a", style="dim") if c.zscore is None else Text(f"{c.zscore:+.2f}"))
             self.add_row(*cells, key=str(c.rank))
         if self.row_count:
             self.move_cursor(row=max(0, min(keep_row, self.row_count - 1)), animate=False)
