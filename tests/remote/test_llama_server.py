@@ -38,6 +38,9 @@ def test_same_tokenizer_as_local(remote_engine, bundled_wrapper):
     assert remote_engine.encode(PROMPT) == bundled_wrapper.encode(PROMPT)
     assert remote_engine.vocab_size == bundled_wrapper.vocab_size
     assert remote_engine.capabilities == frozenset()
+    from explorer.engine.interface import Engine
+
+    assert isinstance(remote_engine, Engine)
 
 
 def test_top_k_logprobs_equal_the_local_engine(remote_session, local_session):
@@ -195,8 +198,11 @@ def test_a_server_killed_mid_request_gives_an_error_not_a_crash(test_config):
         threading.Timer(1.0, server.proc.kill).start()
         with pytest.raises(RemoteError, match="Cannot reach the server"):
             session.compute()
-        # Nothing the user made is lost: the prompt is still there, as ids.
+        # Nothing the user made is lost: the prompt is still there, as ids, and the trace
+        # holds no half-scored positions (a later compute would ask again).
         assert session.current.ids == engine.encode("Once upon a time " * 60)
+        trace = session.cached_trace(session.current.uid)
+        assert trace is None or all(d is not None for d in trace.dists)
     finally:
         server.stop()
 

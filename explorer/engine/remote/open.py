@@ -101,22 +101,19 @@ def load_tokenizer(name: str):
 
     from transformers import AutoTokenizer
 
-    from explorer.engine.loading import _entry_complete, _gguf_cache_entry, resolve_source
+    from explorer.engine.loading import BUNDLED, _entry_complete, _gguf_cache_entry, bundled_gguf_path
 
+    path = Path(name).expanduser()
     try:
-        source = resolve_source(name)
-    except ModelLoadError:
-        raise
-    except Exception:
-        source = None
-    try:
-        if source is not None and source.kind == "gguf":
-            gguf = Path(source.ref)
+        if name == BUNDLED or name.endswith(".gguf"):
+            gguf = bundled_gguf_path() if name == BUNDLED else path
             entry = _gguf_cache_entry(gguf)
             if _entry_complete(entry):  # the converted copy has the tokenizer files: fast
                 return AutoTokenizer.from_pretrained(str(entry))
             return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        return AutoTokenizer.from_pretrained(source.ref if source is not None else name)
+        return AutoTokenizer.from_pretrained(str(path) if path.is_dir() else name)
+    except ModelLoadError:
+        raise
     except Exception:
         raise ModelLoadError(f'Cannot load a tokenizer for "{name}"; give the model\'s tokenizer with '
                              "--tokenizer (\"bundled\", a .gguf file, a local directory or a hub id).") from None

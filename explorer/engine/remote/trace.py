@@ -49,6 +49,16 @@ class RemoteTrace:
             raise InputError(f"The prompt would be {len(self.ids) + len(new_ids)} tokens, past the served "
                              f"model's context of {e.context_length}.")
         start = len(self.ids)
+        try:
+            self._extend(start, new_ids)
+        except BaseException:
+            # A server that fails mid-way (gone, timed out) leaves the trace as it was, so the
+            # next compute asks again instead of reading half-filled positions.
+            self.truncate(start)
+            raise
+
+    def _extend(self, start: int, new_ids: list[int]) -> None:
+        e = self.engine
         self.ids.extend(new_ids)
         self.dists.extend([None] * len(new_ids))
         self.logps.extend([None] * len(new_ids))
