@@ -42,7 +42,8 @@ class Session:
     """Several prompts over one model.
 
     Args:
-        wrapper: the model.
+        wrapper: the engine: the local model (ModelWrapper) or a served one (RemoteEngine), both
+            ``explorer.engine.interface.Engine``.
         config: the checked configuration (max_prompts, tokens_to_show, cache_size).
         prompts: token-id lists to start with; default: the config's example prompt.
         seed: the random seed for sampling (shown in the status bar so a run can be replayed).

@@ -282,3 +282,18 @@ def test_logprobs_and_analyze_commands_through_the_server(llama_server, bundled_
         assert math.log(token["value"]) == pytest.approx(float(logp[i - 1, ids[i]]), abs=LOGPROB_TOL)
     err = _cli_error(["analyze", *common, "--mode", "attention"], capsys)
     assert "Not available from this engine" in err
+
+
+def test_a_capped_server_makes_the_tree_say_what_it_could_not_see(llama_server):
+    from explorer.engine.remote.open import open_remote_engine
+    from explorer.engine.remote.tree import build_tree_remote
+    from explorer.engine.tree import TreeParams
+
+    engine = open_remote_engine(llama_server.url, tokenizer="bundled")
+    try:
+        engine.dialect.max_top_k = 5  # as a server started with a cap of 5 rows would answer
+        result = build_tree_remote(engine, engine.encode("Once upon a"), TreeParams(max_depth=2, max_completed_paths=1))
+        assert "some branches may be missing" in result.message
+        assert all(len(n.candidates) <= 5 for n in _walk(result.root))
+    finally:
+        engine.close()
