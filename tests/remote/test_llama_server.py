@@ -297,3 +297,23 @@ def test_a_capped_server_makes_the_tree_say_what_it_could_not_see(llama_server):
         assert all(len(n.candidates) <= 5 for n in _walk(result.root))
     finally:
         engine.close()
+
+
+def test_the_served_float32_gguf_holds_the_weights_the_local_engine_runs():
+    """The server's file and the local cache hold the same dequantized numbers (no second rounding)."""
+    import gguf
+    from safetensors import safe_open
+
+    from explorer.engine.loading import bundled_gguf_path, convert_gguf
+    from tests.remote.conftest import f32_gguf
+
+    reader = gguf.GGUFReader(str(f32_gguf()))
+    served = {t.name: t for t in reader.tensors}
+    assert {t.tensor_type.name for t in reader.tensors} == {"F32"}
+    entry = convert_gguf(bundled_gguf_path())
+    with safe_open(str(entry / "model.safetensors"), "pt") as local:
+        pairs = {"token_embd.weight": "model.embed_tokens.weight",
+                 "blk.0.ffn_down.weight": "model.layers.0.mlp.down_proj.weight"}
+        for gguf_name, hf_name in pairs.items():
+            ours = torch.from_numpy(served[gguf_name].data.copy()).reshape(local.get_tensor(hf_name).shape)
+            assert torch.equal(ours, local.get_tensor(hf_name))
