@@ -133,8 +133,10 @@ def _cli_error(args, capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert "Traceback" not in err
-    assert err.count("\n") == 0, err  # one sentence
-    return err
+    # Progress lines may come first; the error is the one last line.
+    last = err.splitlines()[-1]
+    assert last.startswith("error: ") and last.count(". ") == 0, err
+    return last
 
 
 def test_unreachable_server_is_one_sentence(capsys):
