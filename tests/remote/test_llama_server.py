@@ -319,3 +319,16 @@ def test_the_served_float32_gguf_holds_the_weights_the_local_engine_runs():
         for gguf_name, hf_name in pairs.items():
             ours = torch.from_numpy(served[gguf_name].data.copy()).reshape(local.get_tensor(hf_name).shape)
             assert torch.equal(ours, local.get_tensor(hf_name))
+
+
+def test_tokens_that_end_inside_a_character_are_scored_exactly(remote_engine, bundled_wrapper, test_config):
+    """llama.cpp withholds probabilities of partial UTF-8 tokens; the client asks again for them."""
+    from explorer.engine.session import Session
+
+    ids = bundled_wrapper.encode("Emoji time: 🦜🦩 and 東京")
+    pieces = [bundled_wrapper.decode([t]) for t in ids]
+    assert any("\ufffd" in p for p in pieces)  # some tokens are single bytes of a character
+    remote = Session(remote_engine, test_config, prompts=[ids]).compute()
+    local = Session(bundled_wrapper, test_config, prompts=[ids]).compute()
+    for r, lt in zip(remote.tokens[1:], local.tokens[1:]):
+        assert r.logprob == pytest.approx(lt.logprob, abs=LOGPROB_TOL)

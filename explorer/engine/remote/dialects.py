@@ -64,6 +64,9 @@ class LlamaCppDialect:
         settings = props.get("default_generation_settings", {})
         self.context_length = int(settings.get("n_ctx") or props.get("n_ctx") or 0) or None
         self.max_top_k: int | None = None  # no cap on n_probs
+        self.n_vocab: int | None = None
+        """Vocabulary size (set by the opener from the tokenizer); rows asked for a whole row."""
+        self._safe_id: int | None = None
 
     def _body(self, ids, k: int, forced: int | None, sample_seed: int | None = None) -> dict:
         sampling = sample_seed is not None
@@ -85,21 +88,49 @@ class LlamaCppDialect:
 
     def distribution(self, ids, k: int, forced: int | None = None, sample_seed: int | None = None) -> Distribution:
         """With ``sample_seed``, the server also draws the next token (reported as ``chosen_id``)."""
-        data = self.client.post(f"{self.client.source.root_url}/completion",
-                                self._body(ids, k, forced, sample_seed))
-        try:
-            entry = data["completion_probabilities"][0]
-            top = entry["top_logprobs"]
-            chosen_id, chosen_lp = int(entry["id"]), float(entry["logprob"])
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise RemoteError("The llama.cpp server returned no log-probabilities; update llama-server "
-                              "(it needs n_probs support in /completion).") from None
-        if forced is not None and chosen_id != forced:
-            raise RemoteError("The llama.cpp server did not honour logit_bias, so prompt scores cannot be "
-                              "read from it; update llama-server.")
+        url = f"{self.client.source.root_url}/completion"
+        data = self.client.post(url, self._body(ids, k, forced, sample_seed))
+        probs = data.get("completion_probabilities") if isinstance(data, dict) else None
         keep = forced is not None or sample_seed is not None
-        return Distribution(tuple(int(t["id"]) for t in top), tuple(float(t["logprob"]) for t in top),
-                            chosen_id if keep else None, chosen_lp if keep else None)
+        if probs:
+            entry = probs[0]
+            top = entry.get("top_logprobs")
+            if top is None:
+                raise RemoteError("The llama.cpp server returned no log-probabilities; update llama-server "
+                                  "(it needs n_probs support in /completion).")
+            chosen_id, chosen_lp = int(entry["id"]), float(entry["logprob"])
+            if forced is not None and chosen_id != forced:
+                raise RemoteError("The llama.cpp server did not honour logit_bias, so prompt scores cannot be "
+                                  "read from it; update llama-server.")
+            return Distribution(tuple(int(t["id"]) for t in top), tuple(float(t["logprob"]) for t in top),
+                                chosen_id if keep else None, chosen_lp if keep else None)
+        # llama.cpp withholds the probabilities of a token that ends inside a UTF-8 character (a
+        # byte of an emoji, say). Ask again with a whole-character token forced, for the whole
+        # row when we need that byte token's own log-probability.
+        chosen = forced
+        if chosen is None and sample_seed is not None:
+            drawn = data.get("tokens") or []
+            chosen = int(drawn[0]) if drawn else None
+            if chosen is None:
+                raise RemoteError("The llama.cpp server returned no token; update llama-server.")
+        rows = k if chosen is None else max(k, self.n_vocab or 1_000_000)
+        data = self.client.post(url, self._body(ids, rows, self._whole_char_id()))
+        try:
+            top = data["completion_probabilities"][0]["top_logprobs"]
+        except (KeyError, IndexError, TypeError):
+            raise RemoteError("The llama.cpp server returned no log-probabilities; update llama-server.") from None
+        ranked = [(int(t["id"]), float(t["logprob"])) for t in top]
+        chosen_lp = None
+        if chosen is not None:
+            chosen_lp = next((lp for tid, lp in ranked if tid == chosen), None)
+        return Distribution(tuple(t for t, _ in ranked[:k]), tuple(lp for _, lp in ranked[:k]),
+                            chosen if keep else None, chosen_lp if keep else None)
+
+    def _whole_char_id(self) -> int:
+        """A token that is whole UTF-8 text (" the"), to force when the real one is a partial byte."""
+        if self._safe_id is None:
+            self._safe_id = self.tokenize(" the")[-1]
+        return self._safe_id
 
     def prompt_distributions(self, ids, first: int, k: int) -> list[Distribution]:
         # One request per prefix, in order: each extends the last one by a token, so the
@@ -119,6 +150,7 @@ class OpenAIDialect:
         self.model = model
         self.context_length = max_model_len
         self.max_top_k: int | None = 20  # vLLM's default --max-logprobs; lowered if the server says less
+        self.n_vocab: int | None = None
         # vLLM reports raw logprobs unless started with --logprobs-mode processed_*; we send
         # neutral settings, so both modes give the same numbers here.
         self.raw_logprobs = True

@@ -58,6 +58,7 @@ def open_remote_engine(name: str, *, served_model: str | None = None, api_key_en
             dialect = OpenAIDialect(client, model, int(max_len) if max_len else None)
         say("Loading the tokenizer…")
         tok = load_tokenizer(tokenizer or model)
+        dialect.n_vocab = len(tok)
         _check_tokenizer(dialect, tok, tokenizer or model)
         probe_ids = list(tok(PROBE_TEXT, add_special_tokens=True)["input_ids"])
         dist = dialect.distribution(probe_ids[:8], 2)
