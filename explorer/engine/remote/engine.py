@@ -103,9 +103,9 @@ class RemoteEngine:
             for r, (tid, lp) in enumerate(zip(dist.ids[:rows], dist.logprobs[:rows]))
         )
         mass, bound = covered_entropy_bits(dist.logprobs)
-        note = (f"Served model: the table shows the server's top {len(dist.ids)} of {self.vocab_size} tokens "
-                f"({mass:.1%} of the probability mass); entropy is a lower bound, energy and logits are "
-                "not available from this engine.")
+        note = (f"Served model: the server returned its top {len(dist.ids)} of {self.vocab_size} tokens "
+                f"({mass:.1%} of the probability mass); entropy is a lower bound over them, energy and "
+                "logits are not available from this engine.")
         return StepView(
             uid=uid, ids=tuple(trace.ids), tokens=tuple(tokens), candidates=candidates,
             next_entropy_bits=bound, next_varentropy_bits=None, next_energy=None,
