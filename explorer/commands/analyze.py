@@ -14,7 +14,8 @@ import json
 import math
 
 from explorer.commands.common import (add_model_arguments, add_prompt_arguments, check_input_early,
-                                      config_from_args, open_session, progress, prompt_ids_from_args)
+                                      config_from_args, open_session, progress, prompt_ids_from_args,
+                                      require_capabilities)
 from explorer.commands.compare_args import add_compare_arguments, compare_request_from_args
 from explorer.errors import InputError
 from explorer.schema import ANALYZE_SCHEMA_VERSION
@@ -99,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     request = compare_request_from_args(args)
     session = open_session(args, cfg)
+    # Modes read only the per-token log-probabilities (plain, probability) or need the model's
+    # internals; a mode may declare its needs in ``requires``.
+    needed = getattr(analysis, "requires", None)
+    if needed is None:
+        needed = set() if analysis.name in ("plain", "probability") else {"full_logits", "hidden_states"}
+    require_capabilities(session.wrapper, needed, f"The {analysis.name} mode")
     ids = prompt_ids_from_args(args, session)
     session.replace_ids(ids)
     if request is not None:  # model B steps beside A (the divergence mode reads the comparison)

@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         if count[0] % 20 == 0:
             progress(f"logprobs: {count[0]} tokens")
 
+    from explorer.engine.interface import FULL_LOGITS
+
+    if FULL_LOGITS not in wrapper.capabilities:  # a served model: the server runs each step
+        from explorer.engine.remote.generate import generate_remote as generate
     t0 = time.perf_counter()
     gen = generate(wrapper, context, args.max_new_tokens, sample=args.sample, seed=seed, forced_ids=forced,
                    on_token=on_token)

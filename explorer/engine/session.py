@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from explorer.config import Config
 from explorer.engine.model import ModelWrapper
 from explorer.engine.trace import Trace
-from explorer.engine.view import StepView, build_view
+from explorer.engine.view import StepView
 from explorer.errors import InputError
 
 _uids = itertools.count(1)
@@ -42,7 +42,8 @@ class Session:
     """Several prompts over one model.
 
     Args:
-        wrapper: the model.
+        wrapper: the engine: the local model (ModelWrapper) or a served one (RemoteEngine), both
+            ``explorer.engine.interface.Engine``.
         config: the checked configuration (max_prompts, tokens_to_show, cache_size).
         prompts: token-id lists to start with; default: the config's example prompt.
         seed: the random seed for sampling (shown in the status bar so a run can be replayed).
@@ -250,7 +251,7 @@ class Session:
             if n > best_len:
                 best, best_len = other, n
         if best is None:
-            return Trace(self.wrapper)
+            return self.wrapper.new_trace()
         trace = best.clone()
         trace.sync(ids[:best_len])
         return trace
@@ -311,7 +312,7 @@ class Session:
             if self._hooks is not None:
                 return self._compute_paired(uid, ids)
             trace = self.trace_for(uid, ids)
-            return build_view(trace, self.config.display.tokens_to_show, uid=uid, notes=tuple(self.notes))
+            return self.wrapper.read_view(trace, self.config.display.tokens_to_show, uid=uid, notes=tuple(self.notes))
 
     def cached_trace(self, uid: int) -> Trace | None:
         return self._traces.get(uid)

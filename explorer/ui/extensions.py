@@ -70,10 +70,10 @@ def core_columns(zscores: bool) -> list[Column]:
         Column("token", "token", lambda c: token_cell(c.text.text, c.text.kind)),
         Column("id", "id", lambda c: Text(str(c.id), style="dim")),
         Column("prob", "prob", lambda c: Text(_prob(c.prob))),
-        Column("logit", "logit", lambda c: Text(f"{c.logit:.3f}")),
+        Column("logit", "logit", lambda c: Text("n/a", style="dim") if c.logit is None else Text(f"{c.logit:.3f}")),
     ]
     if zscores:
-        cols.append(Column("z", "z", lambda c: Text(f"{c.zscore:+.2f}")))
+        cols.append(Column("z", "z", lambda c: Text("n/a", style="dim") if c.zscore is None else Text(f"{c.zscore:+.2f}")))
     return cols
 
 

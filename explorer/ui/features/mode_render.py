@@ -79,14 +79,21 @@ class ModeRenderMixin:
         if tok.prob is None:
             line.append("  (first token: nothing predicts it)", "dim")
         else:
-            line.append(f"  p={tok.prob:.4f}  rank {tok.rank}  H={tok.entropy_bits:.2f} bits  E={tok.energy:.2f}")
-            if self.session.show_zscores:
+            if tok.entropy_bits is None:  # a served model: log-probabilities only
+                line.append(f"  p={tok.prob:.4f}  rank {tok.rank or '> top-k'}")
+            else:
+                line.append(f"  p={tok.prob:.4f}  rank {tok.rank}  H={tok.entropy_bits:.2f} bits  E={tok.energy:.2f}")
+            if self.session.show_zscores and tok.zscore is not None:
                 line.append(f"  z={tok.zscore:+.2f}")
         r = self.mode_result
         if r is not None and i < len(r.values) and r.values[i] is not None and \
                 getattr(self._analysis(), "value_in_cursor_line", True):
             line.append(f"  value {r.fmt.format(r.values[i])} {r.unit}".rstrip())
-        line.append(f"\nNext token: H={self.view.next_entropy_bits:.2f} bits, E={self.view.next_energy:.2f}", "dim")
+        if self.view.entropy_is_lower_bound:  # SCIENCE 5.13: the tail of a top-k list is unknown
+            line.append(f"\nNext token: H >= {self.view.next_entropy_bits:.2f} bits (lower bound over the top "
+                        f"{len(self.view.candidates)}, {self.view.covered_mass:.1%} of the mass), E not available", "dim")
+        else:
+            line.append(f"\nNext token: H={self.view.next_entropy_bits:.2f} bits, E={self.view.next_energy:.2f}", "dim")
         return line
 
     def _render_plot(self) -> None:
