@@ -298,7 +298,7 @@ class Session:
             self._paired.popitem(last=False)
         paired.sync(ids)
         top = self.config.display.tokens_to_show
-        view = build_view(paired.intervened, top, uid=uid, notes=tuple(self.notes))
+        view = self.wrapper.read_view(paired.intervened, top, uid=uid, notes=tuple(self.notes))
         return replace(view, effect=build_effect(paired, top))
 
     def compute(self, snapshot: tuple[int, tuple[int, ...]] | None = None) -> StepView:
