@@ -242,7 +242,7 @@ def test_tree_through_the_server_equals_the_local_tree(remote_engine, bundled_wr
 
 
 def test_greedy_generation_through_the_server_equals_the_local_one(remote_engine, bundled_wrapper):
-    from explorer.engine.generate import generate
+    from explorer.engine.decoding.generate import generate
     from explorer.engine.remote.generate import generate_remote
 
     ids = bundled_wrapper.encode("Once upon a time")

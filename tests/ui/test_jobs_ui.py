@@ -95,6 +95,7 @@ async def test_escape_stops_a_mode_computation_and_the_footer_shows_stop_only_th
             time.sleep(0.01)
 
     monkeypatch.setattr(attribution, "integrated_gradients", slow_ig)
+    monkeypatch.setattr(attribution, "adaptive_integrated_gradients", slow_ig)  # the default quadrature
     app = ExplorerApp(tiny_session, autosave=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from explorer.engine.generate import TOP_STORED, Generation, TokenStep
+from explorer.engine.decoding.generate import TOP_STORED, Generation, TokenStep
 from explorer.engine.remote.engine import RemoteEngine
 from explorer.errors import InputError
 
@@ -28,7 +28,7 @@ def generate_remote(
     should_stop: Callable[[], bool] | None = None,
     on_token: Callable[[TokenStep], None] | None = None,
 ) -> Generation:
-    """Same arguments and result as ``explorer.engine.generate.generate``; the server runs the model."""
+    """Same arguments and result as ``explorer.engine.decoding.generate.generate``; the server runs the model."""
     if not prompt_ids:
         raise InputError("The prompt is empty; give some text to start from.")
     if max_new_tokens < 0:
