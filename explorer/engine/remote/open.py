@@ -102,14 +102,15 @@ def load_tokenizer(name: str):
 
     from transformers import AutoTokenizer
 
-    from explorer.engine.loading import BUNDLED, _entry_complete, _gguf_cache_entry, bundled_gguf_path
+    from explorer.engine.converted_cache import entry_for, verify_entry
+    from explorer.engine.loading import BUNDLED, bundled_gguf_path
 
     path = Path(name).expanduser()
     try:
         if name == BUNDLED or name.endswith(".gguf"):
             gguf = bundled_gguf_path() if name == BUNDLED else path
-            entry = _gguf_cache_entry(gguf)
-            if _entry_complete(entry):  # the converted copy has the tokenizer files: fast
+            entry = entry_for(gguf)
+            if verify_entry(entry) is None:  # a verified converted copy has the tokenizer files: fast
                 return AutoTokenizer.from_pretrained(str(entry))
             return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         return AutoTokenizer.from_pretrained(str(path) if path.is_dir() else name)

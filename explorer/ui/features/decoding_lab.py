@@ -292,8 +292,16 @@ class DecodingLabMixin:
         self._refresh_bindings()
 
     def action_lab_toggle(self) -> None:
-        if self.ready:
-            self._lab_set_on(not self.lab_on)
+        if not self.ready:
+            return
+        if not self.lab_on and "full_logits" not in getattr(self.session.wrapper, "capabilities", ()):
+            # The lab re-scores the whole logits row; a served model returns only its top-k log-probabilities.
+            from explorer.engine.interface import unavailable_message
+
+            self.notify(f"Decoding lab: {unavailable_message({'full_logits'})}", title="Decoding lab",
+                        severity="warning", timeout=5)
+            return
+        self._lab_set_on(not self.lab_on)
 
     def _lab_apply(self, settings: DecodingSettings, follow: int | None = None) -> None:
         self.lab_settings = settings

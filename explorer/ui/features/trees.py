@@ -129,8 +129,14 @@ class TreesMixin:
                     "Esc stops and keeps what was built"))
 
         wrapper = self.session.wrapper
-        result = build_tree(wrapper, ids, params, prompt_text=wrapper.decode(ids), on_progress=on_progress,
-                            should_stop=job.should_stop)
+        if "full_logits" in getattr(wrapper, "capabilities", ()):
+            result = build_tree(wrapper, ids, params, prompt_text=wrapper.decode(ids), on_progress=on_progress,
+                                should_stop=job.should_stop)
+        else:  # a served model: one request per node, a level in parallel (same rules and result)
+            from explorer.engine.remote.tree import build_tree_remote
+
+            result = build_tree_remote(wrapper, ids, params, prompt_text=wrapper.decode(ids), on_progress=on_progress,
+                                       should_stop=job.should_stop)
         self.post_message(TreeBuilt(result, ids))  # stopped or not: what was built is kept
 
     def on_tree_built(self, msg: TreeBuilt) -> None:
@@ -193,6 +199,8 @@ class TreesMixin:
             self.post_message(ProgressText(f"Generating: {count[0]}/{GENERATE_TOKENS} tokens — "
                                            "Esc stops and keeps them"))
 
+        if "full_logits" not in getattr(self.session.wrapper, "capabilities", ()):
+            from explorer.engine.remote.generate import generate_remote as generate  # the server runs the model
         gen = generate(self.session.wrapper, list(snapshot[1]), GENERATE_TOKENS, sample=sampled, seed=seed,
                        should_stop=job.should_stop, on_token=on_token)
         self.post_message(TokensGenerated(snapshot, gen, sampled, seed))  # stopped or not: keep them
