@@ -157,7 +157,7 @@ class InterventionsMixin:
         def run(job) -> None:
             new = items
             if build is not None:
-                from explorer.commands.intervention_args import build_interventions
+                from explorer.engine.interventions.build import build_interventions
 
                 specs, sae_path, sae_format = build
                 with session.wrapper.lock:
@@ -195,7 +195,7 @@ class InterventionsMixin:
 
     # ------------------------------------------------------------ adding: S U C A
     def action_intervene_vector(self) -> None:
-        from explorer.commands.intervention_args import parse_specs
+        from explorer.engine.interventions.build import parse_specs
 
         if not self.ready:
             return
@@ -226,7 +226,7 @@ class InterventionsMixin:
         self._iv_apply(what_items, "", build=(specs, str(loaded.path), loaded.entry.format))
 
     def action_intervene_feature(self) -> None:
-        from explorer.commands.intervention_args import parse_specs
+        from explorer.engine.interventions.build import parse_specs
 
         if not self.ready or (chosen := self._selected_sae_feature()) is None:
             return
@@ -241,7 +241,7 @@ class InterventionsMixin:
                      "optional from=P.", "alpha=4", add)
 
     def action_intervene_clamp(self) -> None:
-        from explorer.commands.intervention_args import parse_specs
+        from explorer.engine.interventions.build import parse_specs
 
         if not self.ready or (chosen := self._selected_sae_feature()) is None:
             return
@@ -256,7 +256,7 @@ class InterventionsMixin:
                      "the SAE's error term is kept.", "value=0", add)
 
     def action_intervene_ablate(self) -> None:
-        from explorer.commands.intervention_args import parse_specs
+        from explorer.engine.interventions.build import parse_specs
 
         if not self.ready:
             return

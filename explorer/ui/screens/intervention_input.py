@@ -1,7 +1,7 @@
 """A small modal that asks for one intervention's settings as ``key=value`` pairs.
 
 The same syntax as the ``--steer`` / ``--clamp`` / ``--ablate`` flags of the commands
-(explorer/commands/intervention_args.py), so what works on the command line works here.
+(explorer/engine/interventions/build.py), so what works on the command line works here.
 Enter returns the text; Escape returns None.
 """
 
