@@ -205,3 +205,18 @@ async def test_exports_and_resume_keep_the_interventions(app, vector, tiny_sp_wr
             assert {k: column(table, k) for k in before} == before
     finally:
         resumed.set_interventions(())
+
+
+async def test_effect_mode_colours_by_the_kl_the_panel_shows(app, vector):
+    from tests.ui.helpers import panel_text, press_e_until
+
+    path, _vec = vector
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await add_steer(app, pilot, path)
+        await pilot.press("I")  # hide the panel so e and the table keys reach the app as usual
+        await settle(app, pilot)
+        await press_e_until(app, pilot, "Intervention effect")
+        assert "KL(intervened ‖ baseline)" in panel_text(app)
+        assert app.mode_result.extra["kl_next"] == pytest.approx(app.view.effect.kl_next)
+        assert app.mode_result.values[-1] == pytest.approx(app.view.effect.kl_next)

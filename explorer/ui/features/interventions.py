@@ -27,7 +27,7 @@ from explorer.errors import ExplorerError, InputError
 from explorer.ui.extensions import Column, ColumnProvider
 from explorer.ui.widgets.interventions_panel import InterventionsPanel
 
-EFFECT_TABLE_WIDTH = 76  # the core columns plus three of 8 characters
+EFFECT_TABLE_WIDTH = 74  # the core columns plus three of 8 characters
 
 
 @dataclass
@@ -207,7 +207,7 @@ class InterventionsMixin:
         self._iv_ask("Steer along a vector from a file",
                      "vector=FILE (.safetensors, .npy or a llama.cpp .gguf control vector), layer=L (the block "
                      "whose output is steered), alpha=A (h ← h + A·v), optional from=P (first position).",
-                     f"vector=,layer={layer},alpha=4", add)
+                     f"layer={layer},alpha=4,vector=", add)  # the cursor ends where the path goes
 
     def _selected_sae_feature(self) -> tuple[int, int] | None:
         """(layer, feature) the SAE features mode colours by now, or None with a notification."""
