@@ -220,3 +220,32 @@ async def test_effect_mode_colours_by_the_kl_the_panel_shows(app, vector):
         assert "KL(intervened ‖ baseline)" in panel_text(app)
         assert app.mode_result.extra["kl_next"] == pytest.approx(app.view.effect.kl_next)
         assert app.mode_result.values[-1] == pytest.approx(app.view.effect.kl_next)
+
+
+async def test_steer_and_clamp_the_feature_chosen_in_the_sae_mode(tiny_sp_wrapper, tmp_path, monkeypatch):
+    from tests.ui.test_sae_ui import sae_app
+
+    monkeypatch.setattr("explorer.engine.sae.catalog.feature_cache_dir", lambda: tmp_path / "cache" / "sae_features")
+    app = sae_app(tiny_sp_wrapper, tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            app.session.mode = "sae_features"
+            app._refresh_mode()
+            await settle(app, pilot)
+            await pilot.press("f")
+            await settle(app, pilot)
+            layer, feature = app.mode_result.extra["layer"], app.mode_result.extra["feature"]
+            for key, value in (("U", "alpha=4"), ("C", "value=0")):
+                await pilot.press(key)
+                await pilot.pause()
+                app.screen.query_one(Input).value = value
+                await pilot.press("enter")
+                await settle(app, pilot)
+            panel = text_of(app, "#interventions-panel")
+            assert f"steer L{layer} α=4 (sae:" in panel and f"#{feature})" in panel
+            assert f"clamp L{layer} feature {feature} = 0" in panel
+            assert "interventions on (2)" in status_text(app)
+            assert "base_p" in [k.value for k in app.query_one(TokenTable).columns]
+    finally:
+        app.session.set_interventions(())
