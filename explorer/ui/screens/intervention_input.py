@@ -20,7 +20,9 @@ class InterventionInput(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     InterventionInput { align: center middle; }
-    InterventionInput > Vertical { width: 80; height: auto; border: thick $primary; background: $surface; padding: 1 2; }
+    InterventionInput > Vertical {
+        width: 80; height: auto; border: thick $primary; background: $surface; padding: 1 2;
+    }
     InterventionInput Static { width: 1fr; }
     """
 
