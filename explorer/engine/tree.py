@@ -604,11 +604,14 @@ def _is_allocation_error(exc: BaseException) -> bool:
     return "out of memory" in text or "can't allocate" in text or "cannot allocate" in text
 
 
-def tree_to_json(result: TreeResult, model: str | None = None) -> str:
-    """The tree as JSON text. The nesting is two containers per level, so the recursion limit is raised."""
+def tree_to_json(result: TreeResult, model: str | None = None, extra: dict | None = None) -> str:
+    """The tree as JSON text. The nesting is two containers per level, so the recursion limit is raised.
+
+    ``extra``: top-level fields to record beside the tree (the app's interventions in force).
+    """
     import json
 
-    data = result.to_json_dict(model)
+    data = {**result.to_json_dict(model), **(extra or {})}
     deepest = max(n.depth for n in result.root.iter_nodes())
     needed = 4 * (deepest + 2) + 200
     old = sys.getrecursionlimit()

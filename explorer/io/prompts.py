@@ -54,8 +54,10 @@ def read_prompt_file(path: str | Path) -> PromptFile:
 
 
 def save_prompt(text: str, token_ids: list[int], tokens: list[str], model: str,
-                directory: Path | None = None) -> Path:
+                directory: Path | None = None, extra: dict | None = None) -> Path:
     """Write a prompt as NAME.txt + NAME.json atomically; never replaces an earlier save.
+
+    ``extra``: more fields for the .json (the interventions in force when it was saved).
 
     Returns:
         The path of the .txt file.
@@ -63,7 +65,8 @@ def save_prompt(text: str, token_ids: list[int], tokens: list[str], model: str,
     directory = Path(directory) if directory is not None else saved_prompts_dir()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     record = json.dumps({"schema_version": SCHEMA_VERSION, "model": model, "text": text,
-                         "token_ids": list(token_ids), "tokens": tokens}, ensure_ascii=False, indent=1)
+                         "token_ids": list(token_ids), "tokens": tokens, **(extra or {})},
+                        ensure_ascii=False, indent=1)
     for n in range(1000):
         stem = f"prompt-{stamp}" + (f"-{n}" if n else "")
         try:

@@ -25,6 +25,7 @@ from explorer.errors import ExplorerError
 from explorer.ui.commands import ExplorerCommands
 from explorer.ui.extensions import Extensions
 from explorer.ui.features.decoding_lab import DecodingLabMixin
+from explorer.ui.features.interventions import InterventionsMixin
 from explorer.ui.features.lab_regex import LabRegexMixin
 from explorer.ui.features.lab_runs import LabRunsMixin
 from explorer.ui.features.mode_views import ModeViewsMixin
@@ -42,7 +43,7 @@ _CONDITIONS = {spec.action: spec.when for spec in KEYMAP if spec.when}
 
 
 class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin, TreesMixin, NavigationMixin,
-                  App[None]):
+                  InterventionsMixin, App[None]):
     """The token explorer.
 
     Args:
@@ -83,6 +84,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         self.install_modes()
         self.install_lab_regex()  # before the lab: a released constraint must not be re-scored
         self.install_lab()
+        self.install_interventions()
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -189,6 +191,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         for name, params in saved_params.items():  # --resume: e.g. the SAE layer chosen with p
             if isinstance(params, dict):
                 self.mode_params.setdefault(name, {}).update(params)
+        self.restore_interventions(getattr(self.session, "saved_view", {}))  # before the autosave baseline
         if self._want_autosave and self._autosaver is None:
             from explorer.io.session_store import Autosaver, session_to_json
 
@@ -291,7 +294,8 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
             cursor=i if self.session.cursor_visible else None,
             cursor_token=wrapper.token_text(tid).text if tid is not None else "",
             mode=get_analysis(self.session.mode).label, model=wrapper.name,
-            device=wrapper.device, seed=self.session.seed, busy=self.jobs.status_text())
+            device=wrapper.device, seed=self.session.seed, busy=self.jobs.status_text(),
+            flags=self.interventions_status())
 
     def _autosave(self) -> None:
         if self._autosaver is None or self.session is None:
@@ -302,7 +306,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
 
     def _view_state(self) -> dict:
         """What the saved session keeps of the view beyond the session itself."""
-        return {"mode_params": self.mode_params}
+        return {"mode_params": self.mode_params, **self.interventions_view_state()}
 
     def _tell(self, exc: ExplorerError, severity: str = "warning") -> None:
         self.notify(exc.message, title=exc.title, severity=severity)

@@ -93,7 +93,8 @@ class NavigationMixin:
         w = self.session.wrapper
         ids = list(self.session.current.ids)
         try:
-            path = save_prompt(w.decode(ids), ids, [w.token_text(t).text for t in ids], w.name)
+            path = save_prompt(w.decode(ids), ids, [w.token_text(t).text for t in ids], w.name,
+                               extra=self.interventions_export())
         except ExplorerError as exc:
             self._tell(exc, "error")
             return

@@ -247,12 +247,13 @@ class TreesMixin:
         from explorer.paths import data_dir
 
         wrapper = self.session.wrapper
+        interventions = self.interventions_export()  # the hooks on the model made these numbers
         with wrapper.lock:
             trace = self.session.trace_for(*snapshot)
             steps = trace_steps(trace, start)
         ids = list(snapshot[1])
         record = logprob_record(wrapper, wrapper.decode(ids[:start]), steps, top=EXPORT_TOP,
-                                extra={"model": wrapper.name, "source": "explorer"})
+                                extra={"model": wrapper.name, "source": "explorer", **interventions})
         with self._export_lock:
             path = append_jsonl(data_dir() / "logprobs.jsonl", record)
         self.post_message(TraceExported(str(path), len(steps)))

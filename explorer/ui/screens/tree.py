@@ -180,7 +180,7 @@ class TreeScreen(ModalScreen[None]):
         from explorer.io.atomic import create_new_text
         from explorer.paths import data_dir
 
-        text = tree_to_json(self.result, model=self.app.session.wrapper.name)
+        text = tree_to_json(self.result, model=self.app.session.wrapper.name, extra=self.app.interventions_export())
         folder = data_dir() / "trees"
         stamp = time.strftime("%Y%m%d-%H%M%S")
         try:

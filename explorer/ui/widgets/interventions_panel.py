@@ -77,7 +77,8 @@ class InterventionsPanel(Static, can_focus=True):
     def render_text(self) -> Text:
         text = Text()
         if not self.items:
-            text.append("No interventions. Add one from the command palette or a command.", style="dim")
+            text.append("No interventions. Add one: S (vector file), U / C (SAE feature: steer / clamp), "
+                        "A (ablate).", style="dim")
             return text
         for i, item in enumerate(self.items):
             mark = "▶ " if i == self.selected else "  "

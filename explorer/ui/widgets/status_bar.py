@@ -12,7 +12,7 @@ class StatusBar(Static):
     """
 
     def show(self, *, prompt_i: int, prompt_n: int, n_tokens: int, cursor: int | None, cursor_token: str,
-             mode: str, model: str, device: str, seed: int, busy: str = "") -> None:
+             mode: str, model: str, device: str, seed: int, busy: str = "", flags: str = "") -> None:
         t = Text()
         t.append(f"Prompt {prompt_i}/{prompt_n}", "bold")
         t.append(f" │ {n_tokens} tokens │ ")
@@ -22,6 +22,8 @@ class StatusBar(Static):
             t.append(f"Cursor: {cursor + 1}/{n_tokens} ")
             t.append(repr(cursor_token), "bold")
         t.append(f" │ Mode: {mode}")
+        if flags:  # e.g. "interventions on (2)": the numbers shown are not the plain model's
+            t.append(f" │ {flags}", "bold magenta")
         if busy:  # before the model name: a narrow terminal cuts the end of the line
             t.append(f" │ {busy}", "bold yellow")
         t.append(f" │ {model} │ {device} │ seed {seed}")
