@@ -150,3 +150,20 @@ async def test_keys_hidden_and_explained_without_a_comparison(tiny_session):
         await settle(app, pilot)
         assert sum("No second model is open" in n for n in notifications(app, "warning")) == 2
         assert not app.query("#comparison-panel")
+
+
+async def test_R_report_in_divergence_mode(app, tmp_path):
+    """The report gets the comparison as the mode on screen does (it is not an option to export)."""
+    import os
+    from pathlib import Path
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await press_e_until(app, pilot, "Divergence")
+        await pilot.press("R")
+        await settle(app, pilot, rounds=20)
+        assert not notifications(app, "error")
+        (report,) = (Path(os.environ["TOKEN_EXPLORER_DATA_DIR"]) / "reports").glob("report-*.html")
+        html = report.read_text()
+        s = app.comparison_view.summary
+        assert "Divergence" in html and f"{s.mean_kl:.4g}" in html and "No second model" not in html

@@ -37,6 +37,10 @@ class ShareKeysMixin:
         if not self.view_is_current():
             self.notify("Busy computing the step: key ignored.", timeout=1)
             return
+        if any(job.kind == "report" for job in self.jobs.running):
+            # One at a time: a report cannot be stopped midway, and two would share the model's lock.
+            self.notify("A report is being written; wait for its notification.", title="Report", timeout=3)
+            return
         from explorer.ui.share import save_report
 
         session, modes, cursor = self.session, self.report_modes(), self._cursor()
