@@ -57,7 +57,10 @@ def _token_rows(view, trace, wrapper) -> list[dict]:
 
 def _mode_block(name: str, ctx: AnalysisContext, cache: ResultCache, config) -> dict:
     analysis = get_analysis(name)
-    block: dict[str, Any] = {"name": analysis.name, "label": analysis.label, "params": dict(ctx.params)}
+    # Only the options go into the page's JSON: session-level inputs the app hands every mode
+    # (the comparison view of a second model) are objects, not options.
+    options = {k: v for k, v in ctx.params.items() if isinstance(v, (str, int, float, bool, type(None), list))}
+    block: dict[str, Any] = {"name": analysis.name, "label": analysis.label, "params": options}
     if analysis.name == "sae_features":  # the SAE entries live in the config (as in the app)
         ctx = AnalysisContext(view=ctx.view, wrapper=ctx.wrapper, cursor=ctx.cursor,
                               params={**ctx.params, "config": config})

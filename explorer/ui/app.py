@@ -24,12 +24,14 @@ from textual.worker import Worker, WorkerState
 from explorer.errors import ExplorerError
 from explorer.ui.commands import ExplorerCommands
 from explorer.ui.extensions import Extensions
+from explorer.ui.features.comparison import ComparisonMixin
 from explorer.ui.features.decoding_lab import DecodingLabMixin
 from explorer.ui.features.interventions import InterventionsMixin
 from explorer.ui.features.lab_regex import LabRegexMixin
 from explorer.ui.features.lab_runs import LabRunsMixin
 from explorer.ui.features.mode_views import ModeViewsMixin
 from explorer.ui.features.navigation import NavigationMixin
+from explorer.ui.features.share_keys import ShareKeysMixin
 from explorer.ui.features.trees import TreesMixin
 from explorer.ui.jobs import JobEnded, JobProgress, JobRegistry
 from explorer.ui.keymap import KEYMAP, bindings
@@ -43,7 +45,7 @@ _CONDITIONS = {spec.action: spec.when for spec in KEYMAP if spec.when}
 
 
 class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin, TreesMixin, NavigationMixin,
-                  InterventionsMixin, App[None]):
+                  InterventionsMixin, ComparisonMixin, ShareKeysMixin, App[None]):
     """The token explorer.
 
     Args:
@@ -72,6 +74,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         self.cross_layer = cross_layer
         self.notices = list(notices)
         self.view = None  # StepView of the current prompt, when computed
+        self.step_inputs: dict = {}  # the step inputs computed with self.view (extensions.step_inputs)
         self.table_rows: list = []  # the row objects of the next-token table, in order
         self._pending: tuple | None = None  # snapshot being computed
         self._keep_row = False
@@ -85,6 +88,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         self.install_lab_regex()  # before the lab: a released constraint must not be re-scored
         self.install_lab()
         self.install_interventions()
+        self.install_comparison()
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -153,8 +157,9 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
 
     def _compute_step(self, job, snapshot: tuple) -> None:
         view = self.session.compute(snapshot)
+        inputs = self.extensions.compute_inputs(self.session, snapshot) if not job.should_stop() else {}
         if not job.should_stop():
-            self.post_message(StepComputed(view, snapshot))
+            self.post_message(StepComputed(view, snapshot, inputs))
 
     @on(JobEnded)
     def _job_ended(self, msg: JobEnded) -> None:
@@ -246,6 +251,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         first = self.view is None
         previous_uid = self.view.uid if self.view is not None else None
         self.view = msg.view
+        self.step_inputs = msg.inputs
         self._pending = None
         self.step_count += 1
         if first:
@@ -293,7 +299,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
             prompt_i=self.session.index + 1, prompt_n=self.session.count, n_tokens=len(entry.ids),
             cursor=i if self.session.cursor_visible else None,
             cursor_token=wrapper.token_text(tid).text if tid is not None else "",
-            mode=get_analysis(self.session.mode).label, model=wrapper.name,
+            mode=get_analysis(self.session.mode).label, model=wrapper.name + self.comparison_status(),
             device=wrapper.device, seed=self.session.seed, busy=self.jobs.status_text(),
             flags=self.interventions_status())
 

@@ -11,6 +11,9 @@ its ``install_*`` method called from ``ExplorerApp.__init__``:
   so every refusal of an append is listed here, not hidden in an override;
 * a **step listener**: called after each new StepView is shown; a **job listener** when a job
   starts, reports progress or ends;
+* a **step input**: ``fn(session, snapshot) -> value``, computed in the step job right after the
+  StepView of the same snapshot and handed to every mode as ``ctx.params[name]`` (as the
+  ``analyze`` command does), so a mode and the screen read numbers of the same ids;
 * **key conditions** (``KeySpec.when`` names one): whether a key applies now; the footer lists
   a shown key only then (``ExplorerApp.check_action``).
 
@@ -96,6 +99,13 @@ class Extensions:
     job_listeners: list[Callable[[], None]] = field(default_factory=list)
     """Called when a job starts, ends or reports progress (a panel that shows a job's progress)."""
     key_conditions: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    step_inputs: dict[str, Callable[[Any, tuple], Any]] = field(default_factory=dict)
+    """Session-level inputs of the modes (the comparison view), computed in the step job."""
+
+    def compute_inputs(self, session, snapshot: tuple) -> dict[str, Any]:
+        """Run in the step job: each step input for the snapshot (None values dropped)."""
+        out = {name: fn(session, snapshot) for name, fn in self.step_inputs.items()}
+        return {k: v for k, v in out.items() if v is not None}
 
     def table(self, candidates: list, zscores: bool) -> tuple[list[Column], list, int | None, int | None]:
         """(columns, rows, row to follow or None, width or None) for the current step."""

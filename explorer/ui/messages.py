@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from textual.message import Message
@@ -26,6 +26,8 @@ class StepComputed(Message):
 
     view: Any
     snapshot: tuple
+    inputs: dict = field(default_factory=dict)
+    """The step inputs of the same snapshot (extensions.step_inputs), e.g. the comparison view."""
 
 
 @dataclass

@@ -43,8 +43,9 @@ class ModeViewsMixin(ModeRenderMixin):
 
         flags = frozenset(name for name, on in (("cross_layer", self.cross_layer), ("layer_prob", self.layer_prob))
                           if on)
-        return AnalysisContext(self.view, self.session.wrapper, self._cursor(),
-                               dict(self.mode_params.get(analysis.name, {})), cache=self.result_cache,
+        # The step inputs (the comparison view) go to every mode beside its options, as in analyze.
+        params = {**self.step_inputs, **self.mode_params.get(analysis.name, {})}
+        return AnalysisContext(self.view, self.session.wrapper, self._cursor(), params, cache=self.result_cache,
                                config=self.session.config, flags=flags)
 
     # ------------------------------------------------------------ computing
