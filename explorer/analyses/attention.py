@@ -38,6 +38,27 @@ def attention_rollout(mean: torch.Tensor) -> torch.Tensor:
     return rollout
 
 
+def rollout_row(mean: torch.Tensor, t: int) -> torch.Tensor:
+    """Row ``t`` of the attention rollout, ``e_tᵀ Â_{L-1} ··· Â_0``, in O(L·n²) instead of O(L·n³).
+
+    Args:
+        mean: ``[L, n, n]`` head-averaged attention per block (rows = queries).
+        t: the query position.
+
+    Returns:
+        ``[n]`` float64, equal to ``attention_rollout(mean)[t]``.
+    """
+    n = mean.shape[-1]
+    row = torch.zeros(n, dtype=torch.float64)  # [n]
+    row[t] = 1.0
+    for layer in reversed(range(mean.shape[0])):  # the last block multiplies first from the left
+        a_hat = 0.5 * mean[layer].double()  # [n, n]
+        a_hat.diagonal().add_(0.5)
+        a_hat = a_hat / a_hat.sum(-1, keepdim=True)
+        row = row @ a_hat
+    return row
+
+
 def causal_row_error(weights: torch.Tensor) -> tuple[float, float]:
     """(max |row sum - 1|, max mass above the diagonal) of ``[..., n, n]`` attention matrices."""
     w = weights.double()
@@ -60,9 +81,11 @@ class AttentionMode:
         t = ctx.cursor
         n = len(ctx.view.ids)
         method = choice_param(ctx, "method", "rollout", METHODS)
-        cap = attentions(ctx, t)
+        head_view = method == "raw" and ctx.params.get("head") is not None
+        cap = attentions(ctx, t, heads=head_view)
         n_blocks, n_heads = cap.mean.shape[0], cap.n_heads
-        mean_err, mean_future = causal_row_error(cap.mean)
+        # Checked on the rows this view reads (the cursor's row of every block), not the whole matrix.
+        mean_err, mean_future = causal_row_error(cap.mean[:, t : t + 1, :])
         checks = {"attention_row_sum_error": mean_err, "attention_future_mass": mean_future}
         # Per-block readouts of the cursor's head-averaged row, for the plot.
         rows_mean = cap.mean[:, t, : t + 1].double()  # [L, t+1]
@@ -70,10 +93,10 @@ class AttentionMode:
         layers = {"row_entropy_bits": entropy.tolist(), "attention_to_first_token": rows_mean[:, 0].tolist(),
                   "attention_to_self": rows_mean[:, t].tolist()}
         if method == "rollout":
-            rollout = attention_rollout(cap.mean)  # [n, n]
-            r_err, r_future = causal_row_error(rollout)
+            row = rollout_row(cap.mean, t)  # [n]
+            r_err = float((row.sum() - 1.0).abs())
+            r_future = float(row[t + 1 :].abs().max()) if t + 1 < n else 0.0
             checks.update(rollout_row_sum_error=r_err, rollout_future_mass=r_future)
-            row = rollout[t]
             what = (f"Attention rollout (Abnar & Zuidema 2020): heads averaged, residual 0.5·I, rows "
                     f"re-normalised, all {n_blocks} blocks multiplied")
             setting = {"method": "rollout"}

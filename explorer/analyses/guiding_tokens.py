@@ -28,7 +28,7 @@ class GuidingTokensMode:
         scores = {j: values[j] for j in range(t + 1)}
         rank_rows, lines = ranked(ctx, scores, top=15)
         hi = max(scores.values()) or 1.0
-        row_err, future = causal_row_error(cap.mean[last])
+        row_err, future = causal_row_error(cap.mean[last, t : t + 1])  # the row shown
         return ModeResult(
             values=values, lo=0.0, hi=hi, colors=("#fff7ec", "#b30000"), fmt="{:.4f}",
             legend=(f"Guiding tokens: attention of block {last} (the last), mean over {cap.n_heads} heads, from "

@@ -19,6 +19,7 @@ from collections import OrderedDict
 import torch
 
 from explorer.engine.model import ModelWrapper
+from explorer.engine.recorder import Recorder
 from explorer.engine.stats import row_stats
 from explorer.errors import InputError
 
@@ -45,6 +46,7 @@ class Trace:
         self.actual_rank: list[int | None] = []
         self._rows: OrderedDict[int, torch.Tensor] = OrderedDict()  # position -> logits [vocab]
         self.forward_calls = 0  # counted for tests and the benchmark
+        self.recorder = Recorder(self)  # what the research modes read, recorded by these forwards
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -62,7 +64,8 @@ class Trace:
         step = self.w.chunk_size
         for start in range(0, len(new_ids), step):
             chunk = [int(t) for t in new_ids[start : start + step]]
-            logits = self.w.forward(chunk, self.cache)  # [n, vocab]
+            with self.recorder.recording(self.cache, len(self.ids), len(chunk)):
+                logits = self.w.forward(chunk, self.cache)  # [n, vocab]
             self.forward_calls += 1
             self._absorb(chunk, logits)
 
@@ -114,6 +117,7 @@ class Trace:
             self.extend(ids)
             return
         del self.ids[n:]
+        self.recorder.crop(n)
         for lst in (self.logsumexp, self.entropy, self.varentropy, self.logit_mean, self.logit_std,
                     self.top_ids, self.top_logits, self.actual_logit, self.actual_rank):
             del lst[n:]
@@ -123,7 +127,9 @@ class Trace:
             # Re-run the last kept token to recover its full row (one one-token pass).
             last = self.ids[-1]
             self.cache.crop(-1)
-            logits = self.w.forward([last], self.cache)
+            self.recorder.crop(n - 1)
+            with self.recorder.recording(self.cache, n - 1, 1):
+                logits = self.w.forward([last], self.cache)
             self.forward_calls += 1
             self._rows[n - 1] = logits[-1].clone()
 
@@ -153,6 +159,7 @@ class Trace:
             setattr(other, name, list(getattr(self, name)))
         other._rows = OrderedDict(self._rows)
         other.forward_calls = 0
+        other.recorder = self.recorder.copy_into(other)
         return other
 
     # -------------------------------------------------------------- reading
