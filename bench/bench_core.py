@@ -106,7 +106,7 @@ import sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
 from explorer.config import load_config
-from explorer.launch import build_session
+from explorer.engine.session_builder import build_session
 cfg = load_config()
 session = build_session(cfg, progress=lambda m: None)
 view = session.compute()

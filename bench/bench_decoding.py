@@ -39,8 +39,9 @@ def measure(threads: int, runs: int) -> dict:
 
     torch.set_num_threads(threads)
     from explorer.engine import constraint as C
-    from explorer.engine.beam import beam_search
-    from explorer.engine.decoding import DecodingSettings, SeededSampler, generate_tokens, lab_view, process_logits
+    from explorer.engine.decoding.beam import beam_search
+    from explorer.engine.decoding.generate import generate_tokens
+    from explorer.engine.decoding.pipeline import DecodingSettings, SeededSampler, lab_view, process_logits
     from explorer.engine.loading import load_model
     from explorer.engine.model import ModelWrapper
     from explorer.engine.trace import Trace

@@ -13,6 +13,29 @@ import sys
 from explorer.errors import ExplorerError, InputError
 
 
+def _prog() -> str:
+    """How the user called us: `main.py` from a checkout, `token-explorer` when installed."""
+    import os
+
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "main.py" if name in ("", "main.py", "-c", "pytest", "__main__.py") else name
+
+
+def version_text() -> str:
+    """The explorer's version and those of torch and transformers (read from metadata: nothing heavy is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from explorer import __version__
+
+    def of(pkg: str) -> str:
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"token-explorer {__version__} (torch {of('torch')}, transformers {of('transformers')})"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that ends a bad command line with one sentence and exit 2 (not a usage dump)."""
 
@@ -22,19 +45,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def tui_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="main.py", description=(
+    p = _Parser(prog=_prog(), description=(
         "Token Explorer: step a language model one token at a time. "
         "Subcommands: " + ", ".join(_command_names()) + " (main.py COMMAND --help)."))
     p.add_argument("--input", "-i", metavar="FILE", help="text file (or saved .json prompt) to use as the first prompt")
-    p.add_argument("--config", metavar="FILE", help="configuration file (default: config.toml)")
-    p.add_argument("--model", metavar="NAME", help='"bundled", a hub repo id, a local directory or a .gguf file')
-    p.add_argument("--device", metavar="DEV", help="auto (default: CUDA > MPS > CPU), cpu, cuda, cuda:N, mps, multi")
-    p.add_argument("--bf16", action="store_true", help="load the model in bfloat16")
     p.add_argument("--layer_prob", "--layer-prob", action="store_true", help="enable layer probability / correlation views (key p)")
     p.add_argument("--cross_layer", "--cross-layer", action="store_true", help="enable cross-layer transcoder analysis")
-    p.add_argument("--seed", type=int, default=None, help="random seed for sampling (default: time-based, shown in the status bar)")
     p.add_argument("--resume", nargs="?", const="newest", default=None, metavar="NAME|list",
                    help="bring back a saved session: the newest (no value), a named one, or `list` to list them")
+    from explorer.commands.common import add_model_arguments
+
+    add_model_arguments(p)  # the same model flags as every command
+    p.add_argument("--version", action="version", version=version_text(),
+                   help="print the version of the explorer, torch and transformers, and exit")
+    from explorer.commands.compare_args import add_compare_arguments
+
+    add_compare_arguments(p)
     return p
 
 
@@ -49,7 +75,7 @@ def check_parsed_args(args: argparse.Namespace) -> None:
     a 20-digit seed in torch; both get one sentence here instead. File paths may hold such
     bytes legitimately, so they are not checked.
     """
-    from explorer.io.reading import check_text
+    from explorer.inputs import check_text
 
     for dest, value in vars(args).items():
         if dest in PATH_FLAGS:
@@ -77,7 +103,7 @@ def _command_names() -> list[str]:
 
 def _run_command(name: str, argv: list[str]) -> int:
     module = next(m for m in _command_modules() if m.NAME == name)
-    p = _Parser(prog=f"main.py {name}", description=module.HELP)
+    p = _Parser(prog=f"{_prog()} {name}", description=module.HELP)
     module.add_arguments(p)
     args = p.parse_args(argv)
     check_parsed_args(args)

@@ -185,10 +185,14 @@ MAX_CONFIG_BYTES = 1 << 20
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read a config file (default: config.toml beside main.py). Raises ConfigError."""
-    p = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    """Read a config file (default: the one ``explorer.paths.find_config`` picks). Raises ConfigError."""
+    if path is None:
+        from explorer.paths import find_config  # platformdirs: imported only when no file is named
+
+        path, _why = find_config()
+    p = Path(path)
     from explorer.errors import InputError
-    from explorer.io.reading import read_input_text
+    from explorer.inputs import read_input_text
 
     try:  # read once and bounded: --config /dev/zero or a FIFO must not hang or fill memory
         text = read_input_text(p, "Config file", MAX_CONFIG_BYTES)

@@ -7,11 +7,10 @@ Everything that can be refused is refused here with one sentence and exit code 2
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
-from explorer.config import load_config
-from explorer.errors import ExplorerError, InputError
+from explorer.commands.common import config_from_args
+from explorer.errors import ExplorerError
 
 
 def run_tui(args: argparse.Namespace) -> int:
@@ -20,16 +19,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
         print(format_session_list(list_sessions()))
         return 0
-    cfg = load_config(args.config)
-    model_changes = {}
-    if args.model:
-        model_changes["name"] = args.model
-    if args.device:
-        model_changes["device"] = args.device
-    if args.bf16:
-        model_changes["bf16"] = True
-    if model_changes:
-        cfg = cfg.replace(model=dataclasses.replace(cfg.model, **model_changes))
+    cfg = config_from_args(args)
 
     prompt_file = None
     if args.input:
@@ -43,9 +33,20 @@ def run_tui(args: argparse.Namespace) -> int:
         saved, notices = resume(args.resume)  # a damaged file: set aside, a fresh session, a note
     seed = args.seed if args.seed is not None else (saved.seed if saved else int(time.time()) % 2**31)
     _precheck_model(cfg.model.name)
+    from explorer.commands.compare_args import compare_request_from_args
+
+    compare = compare_request_from_args(args)
+    if compare is not None and compare.model is not None:
+        _precheck_model(compare.model)
 
     def loader(progress):
-        return build_session(cfg, progress=progress, prompt_file=prompt_file, saved=saved, seed=seed)
+        from explorer.engine.session_builder import build_session
+
+        session = build_session(cfg, progress=progress, prompt_file=prompt_file, saved=saved, seed=seed)
+        if compare is not None:
+            attach_comparison(session, compare, progress=progress)
+        progress("Computing the first step…")
+        return session
 
     from explorer.ui.app import ExplorerApp
 
@@ -76,44 +77,15 @@ def _precheck_model(name: str) -> None:
                 raise ModelLoadError(_offline_message(source.ref))
 
 
-def build_session(cfg, *, progress, prompt_file=None, saved=None, seed: int = 0):
-    """Load the model and build the Session the app opens with (runs in the loading worker)."""
-    from explorer.engine.loading import load_model
-    from explorer.engine.model import ModelWrapper
-    from explorer.engine.session import PromptEntry, Session
+def attach_comparison(session, request, *, progress) -> None:
+    """Open model B beside the session's model (runs in the loading worker).
 
-    loaded = load_model(cfg.model.name, device=cfg.model.device, bf16=cfg.model.bf16,
-                        trust_remote_code=cfg.model.trust_remote_code, progress=progress)
-    wrapper = ModelWrapper.from_loaded(loaded)
-    progress("Computing the first step…")
-    notes: list[str] = []
-    if saved is not None:
-        session = Session(wrapper, cfg, prompts=[[0]], seed=seed, mode=saved.mode)
-        entries = []
-        same_model = saved.model == wrapper.name
-        for sp in saved.prompts[: cfg.prompt.max_prompts]:
-            if same_model and max(sp.ids) < wrapper.vocab_size:
-                entries.append(PromptEntry(sp.ids, sp.original_ids, sp.cursor))
-            else:
-                ids = session.ids_from_text(sp.text)
-                entries.append(PromptEntry(ids, list(ids)))
-        if not same_model:
-            notes.append(f"The saved session was made with {saved.model}; its prompts were re-tokenized from text.")
-        if len(saved.prompts) > cfg.prompt.max_prompts:
-            notes.append(f"Only the first {cfg.prompt.max_prompts} saved prompts fit max_prompts.")
-        session.prompts = entries
-        session.index = min(max(0, saved.index), len(entries) - 1)
-        session.saved_view = saved.view or {}  # the app restores its view state from it
-        session.notes.extend(notes)
-        return session
-    session = Session(wrapper, cfg, prompts=[[0]], seed=seed)
-    if prompt_file is not None:
-        if prompt_file.token_ids and prompt_file.model == wrapper.name and max(prompt_file.token_ids) < wrapper.vocab_size:
-            ids = list(prompt_file.token_ids)
-        else:
-            ids = session.ids_from_text(prompt_file.text)
-    else:
-        ids = session.ids_from_text(cfg.prompt.example_prompt)
-    session.prompts = [PromptEntry(ids, list(ids))]
-    session.index = 0
-    return session
+    A failure (B cannot load, memory runs out, vocabularies differ, a prompt past B's shorter
+    context) becomes a note the app shows at start; model A is loaded and keeps working alone.
+    """
+    from explorer.engine.compare import open_comparison
+
+    try:
+        open_comparison(session, request, progress)
+    except ExplorerError as exc:
+        session.notes.append(f"No comparison: {exc.message}")

@@ -22,8 +22,10 @@ WORDS = ["<unk>", "<bos>", "<eos>", "<pad>"] + (
 
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path, monkeypatch):
-    """Saved prompts and sessions go to a temporary directory, never the real home."""
+    """Saved prompts, sessions and the user config live in a temporary directory, never the real home."""
     monkeypatch.setenv("TOKEN_EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    # A user config in the real home must not change what a test reads (explorer.config_sources).
+    monkeypatch.setenv("TOKEN_EXPLORER_CONFIG_DIR", str(tmp_path / "user-config"))
     yield
 
 
@@ -127,3 +129,28 @@ def bundled_wrapper():
     from explorer.engine.model import ModelWrapper
 
     return ModelWrapper.from_loaded(load_model("bundled"))
+
+
+@pytest.fixture(autouse=True)
+def _bundled_model_only_in_integration_tests(request, monkeypatch):
+    """Keep the fast tier honest: a test that loads the bundled model must be marked integration.
+
+    ``-m "not integration"`` is the fast loop; a test that loads real weights without the marker
+    would silently make it slow. Every load of the bundled weights goes through
+    ``loading.convert_gguf`` on the bundled GGUF (commands and the app included), so an unmarked
+    test fails there; resolving the name alone (cheap checks before loading) is allowed.
+    """
+    if request.node.get_closest_marker("integration") is not None:
+        return
+    if "bundled_wrapper" in request.fixturenames:
+        pytest.fail(f"{request.node.nodeid} uses bundled_wrapper; mark it @pytest.mark.integration")
+    from explorer.engine import loading
+
+    convert = loading.convert_gguf
+
+    def guarded(gguf, *args, **kwargs):
+        if os.path.realpath(gguf) == os.path.realpath(loading.bundled_gguf_path()):
+            pytest.fail(f"{request.node.nodeid} loads the bundled model; mark it @pytest.mark.integration")
+        return convert(gguf, *args, **kwargs)
+
+    monkeypatch.setattr(loading, "convert_gguf", guarded)

@@ -28,6 +28,7 @@ def _check_record(rec: dict) -> None:
             assert alt["prob"] == pytest.approx(100 * math.exp(alt["logprob"]))
 
 
+@pytest.mark.integration
 def test_greedy_record_and_append(tmp_path, capsys):
     out_file = tmp_path / "data.jsonl"
     argv = ["logprobs", "--prompt", "The capital of France is", "--max-new-tokens", "6", "--top", "4",
@@ -49,6 +50,7 @@ def test_greedy_record_and_append(tmp_path, capsys):
     assert stats["tokens"] == 6
 
 
+@pytest.mark.integration
 def test_guided_generation_starts_with_the_guide(tmp_path, capsys):
     out_file = tmp_path / "data.jsonl"
     code, out, err = _run(["logprobs", "--prompt", "Write a function that adds two numbers.", "--guide", "```python",
@@ -63,6 +65,7 @@ def test_guided_generation_starts_with_the_guide(tmp_path, capsys):
     assert len(rec["data"]) == len(forced) + 8
 
 
+@pytest.mark.integration
 def test_sampling_replays_with_its_seed(tmp_path, capsys):
     out_file = tmp_path / "data.jsonl"
     base = ["logprobs", "--prompt", "Once upon a time", "--max-new-tokens", "8", "--sample", "--out", str(out_file)]
@@ -72,6 +75,7 @@ def test_sampling_replays_with_its_seed(tmp_path, capsys):
     assert a["response"] == b["response"] and a["seed"] == 3 and a["sampled"] is True
 
 
+@pytest.mark.integration
 def test_chat_template(tmp_path, capsys):
     out_file = tmp_path / "data.jsonl"
     code, _, err = _run(["logprobs", "--prompt", "Say hello.", "--chat", "--max-new-tokens", "4",

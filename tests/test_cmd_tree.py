@@ -23,6 +23,7 @@ def _run(argv, capsys):
     return code, out, err
 
 
+@pytest.mark.integration
 def test_tree_writes_the_notebook_json(tmp_path, capsys):
     out_file = tmp_path / "tree.json"
     code, out, err = _run(["tree", "--prompt", "The capital of France is", "--max-depth", "5",
@@ -51,6 +52,7 @@ def test_tree_writes_the_notebook_json(tmp_path, capsys):
     assert "tree:" in err  # progress on stderr
 
 
+@pytest.mark.integration
 def test_eos_ids_override_ends_paths(tmp_path, capsys):
     # " Paris" (7042) as end-of-sequence: the first level already completes a path.
     out_file = tmp_path / "tree.json"
@@ -100,6 +102,7 @@ def test_empty_prompt_and_unwritable_out_exit_2(tmp_path, capsys):
         locked.chmod(0o700)
 
 
+@pytest.mark.integration
 def test_ctrl_c_writes_the_partial_tree(tmp_path):
     out_file = tmp_path / "tree.json"
     env = dict(os.environ, PYTHONUNBUFFERED="1")

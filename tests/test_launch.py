@@ -9,7 +9,7 @@ import pytest
 from explorer.config import Config, DisplaySection, ModelSection, PromptSection
 from explorer.io.prompts import read_prompt_file, save_prompt
 from explorer.io.session_store import autosave, load_saved_session
-from explorer.launch import build_session
+from explorer.engine.session_builder import build_session
 
 
 @pytest.fixture(scope="module")

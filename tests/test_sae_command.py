@@ -43,6 +43,7 @@ def test_bad_input_is_one_sentence_and_exit_2(capsys, argv, message):
     assert message in err and "Traceback" not in err and out == ""
 
 
+@pytest.mark.integration
 def test_sae_that_does_not_fit_the_bundled_model(capsys, tmp_path):
     write_saelens(tmp_path / "small", d_in=32, hook="blocks.2.hook_resid_post")
     code, out, err = run_cli(capsys, "sae", "features", "--prompt", "Hello there", "--layer", "2",
@@ -52,6 +53,7 @@ def test_sae_that_does_not_fit_the_bundled_model(capsys, tmp_path):
     assert last.startswith("error: ") and "expected W_enc [576, d_sae]" in last and "Traceback" not in err
 
 
+@pytest.mark.integration
 def test_features_of_a_synthetic_sae_on_the_bundled_model(capsys, tmp_path):
     write_saelens(tmp_path / "sae", d_in=576, d_sae=128, hook="blocks.2.hook_resid_post", arch="topk", k=8)
     code, out, err = run_cli(capsys, "sae", "features", "--prompt", "The capital of France is", "--layer", "2",
@@ -64,6 +66,7 @@ def test_features_of_a_synthetic_sae_on_the_bundled_model(capsys, tmp_path):
     assert acts == sorted(acts, reverse=True) and data["fvu"] is not None
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not (SHIPPED_SAE / "sae_weights.safetensors").is_file(), reason="the shipped SAE is not trained")
 def test_shipped_sae_through_the_default_config(capsys):
     code, out, err = run_cli(capsys, "sae", "features", "--prompt", "The capital of France is", "--json")

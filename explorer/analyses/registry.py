@@ -5,6 +5,7 @@ from __future__ import annotations
 from explorer.analyses.attention import AttentionMode
 from explorer.analyses.attribution import AttributionMode
 from explorer.analyses.base import Analysis
+from explorer.analyses.divergence import DivergenceMode
 from explorer.analyses.embedding_pca import EmbeddingPcaMode
 from explorer.analyses.energy import EnergyMode
 from explorer.analyses.entropy import EntropyMode
@@ -34,6 +35,7 @@ ANALYSES: tuple[Analysis, ...] = (
     AttributionMode(),
     EmbeddingPcaMode(),
     SaeFeaturesMode(),
+    DivergenceMode(),
 )
 
 

@@ -1,7 +1,7 @@
 """`analyze`: the numbers a visualization mode shows for a prompt, as JSON or a table.
 
 Runs exactly the code the app runs (``compute_mode`` over the registry's mode) and prints
-``{"mode", "tokens": [{"index", "id", "text", "value"}], "layers", "checks", "extra"}``;
+``{"schema_version", "mode", "tokens": [{"index", "id", "text", "value"}], "layers", "checks", "extra"}``;
 ``value`` is null where the mode has no number for a token, ``layers`` is null for modes
 without per-layer series. ``extra`` holds the mode's own exports plus its legend, details,
 the cursor position and the parameters used.
@@ -15,7 +15,9 @@ import math
 
 from explorer.commands.common import (add_model_arguments, add_prompt_arguments, check_input_early,
                                       config_from_args, open_session, progress, prompt_ids_from_args)
+from explorer.commands.compare_args import add_compare_arguments, compare_request_from_args
 from explorer.errors import InputError
+from explorer.schema import ANALYZE_SCHEMA_VERSION
 
 NAME = "analyze"
 HELP = "print the numbers of one visualization mode for a prompt (per token, per layer, self-checks)"
@@ -40,12 +42,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="integrated gradients: interpolate the first token too (default: it stays fixed, BOS/attention sink)")
     p.add_argument("--no-refine", action="store_true",
                    help="integrated gradients: keep --steps even when the completeness error is above 2 %%")
+    p.add_argument("--by", default=None, metavar="X",
+                   help="divergence: kl (KL(A‖B) of each token's distribution) | logp (log p_A − log p_B)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_compare_arguments(p)
     add_model_arguments(p)
 
 
 def _params(args: argparse.Namespace) -> dict:
-    keys = ("layer", "head", "method", "steps", "baseline", "reduction")
+    keys = ("layer", "head", "method", "steps", "baseline", "reduction", "by")
     params = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.free_first:
         params["fix_first"] = False
@@ -71,7 +76,7 @@ def result_json(analysis, view, wrapper, cursor: int, params: dict, result) -> d
     extra = dict(result.extra)
     extra.update(legend=result.legend, details=list(result.details), position=cursor, params=params,
                  model=wrapper.name, color_scale={"lo": result.lo, "hi": result.hi, "colors": list(result.colors)})
-    return {"mode": analysis.name, "tokens": tokens, "layers": layers,
+    return {"schema_version": ANALYZE_SCHEMA_VERSION, "mode": analysis.name, "tokens": tokens, "layers": layers,
             "checks": {k: _number(v) for k, v in result.checks.items()}, "extra": extra}
 
 
@@ -83,9 +88,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--steps must be between 1 and 1000, found {args.steps}.")
     check_input_early(args)
     cfg = config_from_args(args)
+    request = compare_request_from_args(args)
     session = open_session(args, cfg)
     ids = prompt_ids_from_args(args, session)
     session.replace_ids(ids)
+    if request is not None:  # model B steps beside A (the divergence mode reads the comparison)
+        from explorer.engine.compare import open_comparison
+
+        open_comparison(session, request, progress)
     view = session.compute()
     n = len(view.ids)
     cursor = n - 1 if args.position is None else args.position
@@ -99,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
     params = _params(args)
     if analysis.lazy:
         progress(f"computing {analysis.name} for {n} tokens…")
-    ctx = AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=params)
+    inputs = dict(params)
+    if session.comparison is not None:
+        inputs["comparison"] = session.comparison.view(session)
+    ctx = AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=inputs)
     result = compute_mode(analysis, ctx, ResultCache(cfg.display.cache_size))
     data = result_json(analysis, view, session.wrapper, cursor, params, result)
     if args.json:

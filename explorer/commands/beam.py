@@ -43,13 +43,13 @@ def _state_json(wrapper, s) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explorer.engine.beam import _check
+    from explorer.engine.decoding.beam import _check
 
     _check(args.num_beams, args.length_penalty, args.max_new_tokens, args.early_stopping)  # before the model loads
     check_input_early(args)
     session = open_session(args)
     ids = prompt_ids_from_args(args, session)
-    from explorer.engine.beam import beam_search
+    from explorer.engine.decoding.beam import beam_search
 
     wrapper = session.wrapper
     result = beam_search(wrapper, ids, num_beams=args.num_beams, length_penalty=args.length_penalty,

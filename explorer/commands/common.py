@@ -1,4 +1,5 @@
-"""What every command shares: model flags, prompt input, building a Session, stderr progress."""
+"""What the app and every command share: the model flags and the config they change; prompt input
+and stderr progress for the commands. The Session itself is built by ``engine.session_builder``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from explorer.errors import InputError
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """--config, --model, --device, --bf16, --seed: the same flags for the app and every command."""
     g = p.add_argument_group("model")
     g.add_argument("--config", metavar="FILE", help="configuration file (default: config.toml)")
     g.add_argument("--model", metavar="NAME", help='"bundled", a hub repo id, a local directory or a .gguf file')
-    g.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda, cuda:N, mps, or multi (device_map=auto)")
+    g.add_argument("--device", metavar="DEV",
+                   help="auto (default: CUDA > MPS > CPU), cpu, cuda, cuda:N, mps, or multi (device_map=auto)")
     g.add_argument("--bf16", action="store_true", help="load the weights in bfloat16")
-    g.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+    g.add_argument("--seed", type=int, default=None,
+                   help="random seed for sampling (the app: time-based by default, shown in the status bar; commands: 0)")
 
 
 def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,6 +33,7 @@ def progress(message: str) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    """The config file named by --config (or config.toml) with --model, --device and --bf16 applied."""
     cfg = load_config(args.config)
     model = cfg.model
     changes = {}
@@ -57,10 +62,9 @@ def prompt_file_from_args(args: argparse.Namespace):
 def prompt_ids_from_args(args: argparse.Namespace, session) -> list[int]:
     """Token ids of --prompt / --input (exact ids from a saved .json prompt of the same model)."""
     if getattr(args, "input", None):
-        pf = prompt_file_from_args(args)
-        if pf.token_ids and pf.model == session.wrapper.name and max(pf.token_ids) < session.wrapper.vocab_size:
-            return list(pf.token_ids)
-        return session.ids_from_text(pf.text)
+        from explorer.engine.session_builder import prompt_file_ids
+
+        return prompt_file_ids(session, prompt_file_from_args(args))
     if getattr(args, "prompt", None) is not None:
         return session.ids_from_text(args.prompt)
     raise InputError("Give a prompt with --prompt TEXT or --input FILE.")
@@ -76,13 +80,7 @@ def check_input_early(args: argparse.Namespace) -> None:
 
 def open_session(args: argparse.Namespace, cfg: Config | None = None):
     """Load the model named by the flags/config and return a Session (progress on stderr)."""
-    from explorer.engine.loading import load_model
-    from explorer.engine.model import ModelWrapper
-    from explorer.engine.session import Session
+    from explorer.engine.session_builder import build_session
 
-    cfg = cfg or config_from_args(args)
-    loaded = load_model(cfg.model.name, device=cfg.model.device, bf16=cfg.model.bf16,
-                        trust_remote_code=cfg.model.trust_remote_code, progress=progress)
-    wrapper = ModelWrapper.from_loaded(loaded)
     seed = args.seed if getattr(args, "seed", None) is not None else 0
-    return Session(wrapper, cfg, prompts=[[wrapper.bos_id if wrapper.bos_id is not None else 0]], seed=seed)
+    return build_session(cfg or config_from_args(args), progress=progress, seed=seed)

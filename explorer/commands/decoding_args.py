@@ -12,21 +12,15 @@ import re
 
 from explorer.errors import InputError
 
-_NUMERIC = (("temperature", float), ("top_k", int), ("top_p", float), ("min_p", float), ("typical_p", float),
-            ("repetition_penalty", float), ("epsilon", float), ("eta", float))
+from explorer.engine.decoding.settings import TUNABLES
+
+_NUMERIC = tuple((t.name, t.kind) for t in TUNABLES)
 
 
 def add_decoding_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decoding lab (transformers' own logits processors, in generate()'s order)")
-    g.add_argument("--temperature", type=float, metavar="T", help="divide logits by T, T in (0, 100] (default 1 = off)")
-    g.add_argument("--top-k", dest="top_k", type=int, metavar="K", help="keep the K most likely tokens (0 = off)")
-    g.add_argument("--top-p", dest="top_p", type=float, metavar="P", help="nucleus mass in (0, 1] (1 = off)")
-    g.add_argument("--min-p", dest="min_p", type=float, metavar="P", help="drop p < P·max p, P in [0, 1] (0 = off)")
-    g.add_argument("--typical-p", dest="typical_p", type=float, metavar="P", help="typical-sampling mass in (0, 1] (1 = off)")
-    g.add_argument("--repetition-penalty", dest="repetition_penalty", type=float, metavar="θ",
-                   help="penalty for tokens already in the context, in (0, 100] (1 = off)")
-    g.add_argument("--epsilon", type=float, metavar="E", help="epsilon sampling cutoff in [0, 1) (0 = off)")
-    g.add_argument("--eta", type=float, metavar="E", help="eta sampling parameter in [0, 1) (0 = off)")
+    for t in TUNABLES:  # the lab's numeric settings, declared once in engine/decoding/settings.py
+        g.add_argument(t.flag, dest=t.name, type=t.kind, metavar=t.metavar, help=t.help)
     g.add_argument("--ban", action="append", default=[], metavar="TOKEN",
                    help="never produce TOKEN: a token id, or text (several tokens = a banned sequence); repeatable")
     g.add_argument("--bias", action="append", default=[], metavar="TOKEN=VALUE",
@@ -58,7 +52,7 @@ def decoding_requested(args: argparse.Namespace) -> bool:
 
 def check_decoding_early(args: argparse.Namespace):
     """Validate the numeric flags (and bias values) before the model loads; returns the settings without tokens."""
-    from explorer.engine.decoding_settings import DecodingSettings
+    from explorer.engine.decoding.settings import DecodingSettings
 
     values = {name: getattr(args, name) for name, _ in _NUMERIC if getattr(args, name, None) is not None}
     for name, value in values.items():
@@ -96,7 +90,7 @@ def settings_from_args(args: argparse.Namespace, wrapper):
 
 def regex_from_args(args: argparse.Namespace) -> str | None:
     if args.regex_file:
-        from explorer.engine.constraint import read_regex_file
+        from explorer.engine.decoding.constraint import read_regex_file
 
         return read_regex_file(args.regex_file)
     return args.regex

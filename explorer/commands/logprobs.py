@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from explorer.commands.prompt_args import prompt_from_args, prompt_text_from_args
-    from explorer.engine.generate import TOP_STORED
+    from explorer.engine.decoding.generate import TOP_STORED
     from explorer.io.exports import append_jsonl, check_writable
 
     if not 1 <= args.max_new_tokens <= 100_000:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     check_input_early(args)
     prompt = prompt_text_from_args(args)
 
-    from explorer.engine.generate import generate, guided_ids, logprob_record
+    from explorer.engine.decoding.generate import generate, guided_ids, logprob_record
 
     session = open_session(args)
     wrapper = session.wrapper

@@ -14,6 +14,7 @@ from explorer.commands.common import (add_model_arguments, add_prompt_arguments,
 from explorer.commands.decoding_args import (add_decoding_arguments, check_decoding_early, decoding_requested,
                                              regex_from_args, settings_from_args)
 from explorer.errors import InputError
+from explorer.schema import NEXT_SCHEMA_VERSION
 
 NAME = "next"
 HELP = "print the next-token table for a prompt (token, id, probability, logit, z-score)"
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
                 row.update(_lab_fields(lab_result.step, c.id))
             candidates.append(row)
         out = {
+            "schema_version": NEXT_SCHEMA_VERSION,
             "model": session.wrapper.name,
             "prompt": session.wrapper.decode(view.ids),
             "token_ids": list(view.ids),
@@ -163,7 +165,7 @@ class _LabResult:
 
 
 def _lab(args, session, view) -> _LabResult:
-    from explorer.engine.decoding import SeededSampler, process_logits
+    from explorer.engine.decoding.pipeline import SeededSampler, process_logits
 
     wrapper = session.wrapper
     settings = settings_from_args(args, wrapper)
@@ -171,7 +173,7 @@ def _lab(args, session, view) -> _LabResult:
     constraint = None
     allowed = None
     if regex is not None:
-        from explorer.engine.constraint import compile_regex
+        from explorer.engine.decoding.constraint import compile_regex
 
         constraint = compile_regex(wrapper, regex).new_tracker().step([])
         allowed = constraint.allowed_ids()

@@ -130,7 +130,7 @@ def _slug(text: str) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from explorer.engine.sae.train import Progress, Trainer, TrainSettings
+    from explorer.engine.sae.training.train import Progress, Trainer, TrainSettings
 
     settings = TrainSettings(
         layer=args.layer, kind=args.kind, k=args.k, width=args.width, max_tokens=args.max_tokens,
@@ -143,11 +143,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.epochs <= 0:
         raise InputError(f"--epochs must be positive, found {args.epochs}.")
     if args.out and not args.resume:  # before the model loads: refusing costs no time
-        from explorer.engine.sae.train import check_not_trained
+        from explorer.engine.sae.training.train import check_not_trained
 
         check_not_trained(Path(args.out).expanduser(), args.overwrite)
     if args.corpus:
-        from explorer.engine.sae.train_data import read_corpus_files
+        from explorer.engine.sae.training.data import read_corpus_files
 
         if not read_corpus_files(args.corpus):
             raise InputError(f"No text files found in {', '.join(args.corpus)}.")

@@ -40,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-memory", type=float, default=None, metavar="MB",
                    help="memory budget for the tree's cache (default: half the free memory)")
     g.add_argument("--out", required=True, metavar="FILE", help="where to write the tree JSON (- for standard output)")
+    g.add_argument("--html", metavar="FILE", help="also write the tree as a self-contained, collapsible HTML page")
     add_model_arguments(p)
 
 
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_memory is not None and not args.max_memory > 0:
         raise InputError(f"--max-memory must be a positive number of megabytes, found {args.max_memory}.")
     out = check_writable(args.out)
+    html_out = check_writable(args.html) if args.html else None
     check_input_early(args)
     prompt_text_from_args(args)  # an empty or missing prompt fails before the model loads
 
@@ -107,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
 
     write_text(out, tree_to_json(result, model=wrapper.name))
+    if html_out is not None:
+        from explorer.io.tree_html import render_tree_html
+
+        write_text(html_out, render_tree_html(result.to_json_dict(wrapper.name)))
+        progress(f"Wrote {html_out}.")
     if result.incomplete:
         progress(f"note: {result.message} (written with \"incomplete\": true)")
     progress(f"Wrote {'standard output' if out == '-' else out} ({result.nodes} nodes).")

@@ -57,6 +57,8 @@ class Session:
         self.show_zscores = False
         self.cursor_visible = True
         self.notes: list[str] = []
+        self.comparison = None
+        """A Comparison (explorer.engine.compare) when a second model steps beside this one."""
         if not prompts:
             prompts = [self.ids_from_text(config.prompt.example_prompt)]
         prompts = [list(p) for p in prompts][: config.prompt.max_prompts]
@@ -67,6 +69,13 @@ class Session:
         self.index = 0
         self._traces: OrderedDict[int, Trace] = OrderedDict()
 
+    @property
+    def context_length(self) -> int:
+        """The model's context, or the shorter of the two models' while comparing."""
+        if self.comparison is not None:
+            return self.comparison.context_length
+        return self.wrapper.context_length
+
     # ------------------------------------------------------------ text -> ids
     def ids_from_text(self, text: str) -> list[int]:
         """Tokenize a prompt, keeping it inside the model's context (a note says what was cut)."""
@@ -75,14 +84,14 @@ class Session:
         ids = self.wrapper.encode(text)
         if not ids:
             raise InputError("The prompt produced no tokens.")
-        limit = self.wrapper.context_length - 1  # leave room for the next token
+        limit = self.context_length - 1  # leave room for the next token
         if len(ids) > limit:
             keep_bos = self.wrapper.bos_id is not None and ids[0] == self.wrapper.bos_id
             cut = len(ids) - limit
             ids = ([ids[0]] + ids[1 + cut:]) if keep_bos else ids[cut:]
             self.notes.append(
                 f"The prompt was {len(ids) + cut} tokens, longer than the model's context of "
-                f"{self.wrapper.context_length}; its first {cut} tokens were dropped."
+                f"{self.context_length}; its first {cut} tokens were dropped."
             )
         return ids
 
@@ -97,8 +106,8 @@ class Session:
 
     def append(self, token_id: int) -> None:
         entry = self.current
-        if len(entry.ids) + 1 > self.wrapper.context_length:
-            raise InputError(f"The prompt fills the model's context ({self.wrapper.context_length} tokens).")
+        if len(entry.ids) + 1 > self.context_length:
+            raise InputError(f"The prompt fills the model's context ({self.context_length} tokens).")
         if not 0 <= int(token_id) < self.wrapper.vocab_size:
             raise InputError(f"Token id {token_id} is outside the vocabulary (0..{self.wrapper.vocab_size - 1}).")
         follow = entry.cursor is None
@@ -132,6 +141,8 @@ class Session:
             raise InputError("This is the only prompt; a session keeps at least one.")
         entry = self.prompts.pop(self.index)
         self._traces.pop(entry.uid, None)
+        if self.comparison is not None:
+            self.comparison.forget(entry.uid)
         self.index = min(self.index, self.count - 1)
         return entry
 
@@ -218,7 +229,10 @@ class Session:
             self._traces.move_to_end(uid)
             while len(self._traces) > self.config.display.cache_size:
                 self._traces.popitem(last=False)
-            trace.sync(ids)
+            if self.comparison is not None:
+                self.comparison.sync(uid, trace, ids)  # steps model B over the same tokens
+            else:
+                trace.sync(ids)
             return trace
 
     def _seed_trace(self, ids: tuple[int, ...]) -> Trace:

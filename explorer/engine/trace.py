@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
+from typing import Callable
 
 import torch
 
@@ -52,8 +53,13 @@ class Trace:
         return len(self.ids)
 
     # --------------------------------------------------------------- growth
-    def extend(self, new_ids: list[int]) -> None:
-        """Append tokens: a forward pass over just the new ones, in chunks that bound memory."""
+    def extend(self, new_ids: list[int],
+               on_logits: Callable[[int, torch.Tensor], None] | None = None) -> None:
+        """Append tokens: a forward pass over just the new ones, in chunks that bound memory.
+
+        ``on_logits(first_index, logits [n, vocab])`` sees each chunk's full rows before they
+        are dropped (a two-model comparison needs every row, the trace keeps only the last few).
+        """
         if not new_ids:
             return
         if len(self.ids) + len(new_ids) > self.w.context_length:
@@ -67,7 +73,10 @@ class Trace:
             with self.recorder.recording(self.cache, len(self.ids), len(chunk)):
                 logits = self.w.forward(chunk, self.cache)  # [n, vocab]
             self.forward_calls += 1
+            first_index = len(self.ids)
             self._absorb(chunk, logits)
+            if on_logits is not None:
+                on_logits(first_index, logits)
 
     def _absorb(self, chunk: list[int], logits: torch.Tensor) -> None:
         """Record stats of new rows and the actual-token numbers they imply."""

@@ -36,6 +36,7 @@ import torch
 
 from explorer.engine.model import ModelWrapper
 from explorer.errors import ExplorerError, InputError
+from explorer.schema import TREE_SCHEMA_VERSION
 
 MAX_CANDIDATES = 10  # the notebook records at most this many candidates per node
 DEFAULT_MAX_BATCH = 64  # queries per forward pass (a level wider than this takes several)
@@ -208,7 +209,7 @@ class TreeResult:
                 "completed_paths": self.completed_paths, "seconds": round(self.seconds, 3)}
 
     def to_json_dict(self, model: str | None = None) -> dict:
-        """The notebook's file: ``{"metadata": {"prompt", "parameters", ...}, "tree": node}``."""
+        """The notebook's file: ``{"schema_version", "metadata": {"prompt", "parameters", ...}, "tree": node}``."""
         meta = {
             "prompt": self.prompt,
             "parameters": self.params.as_dict(),
@@ -221,7 +222,7 @@ class TreeResult:
             "max_depth_reached": self.max_depth_reached,
             **self.stats(),
         }
-        return {"metadata": meta, "tree": self.root.to_dict()}
+        return {"schema_version": TREE_SCHEMA_VERSION, "metadata": meta, "tree": self.root.to_dict()}
 
 
 # --------------------------------------------------------------------------- building

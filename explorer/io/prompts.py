@@ -34,7 +34,7 @@ def read_prompt_file(path: str | Path) -> PromptFile:
 
     Raises InputError in one sentence (missing, binary, over 16 MB, a silent FIFO, empty).
     """
-    from explorer.io.reading import STDIN, read_input_text
+    from explorer.inputs import STDIN, read_input_text
 
     text = read_input_text(path, "Input file", MAX_PROMPT_BYTES)  # read once: pipes and <(...) work
     p = Path(path).expanduser() if str(path) != STDIN else Path("standard input")

@@ -235,7 +235,7 @@ def session_from_json(text: str) -> SavedSession:
 
 
 def _read(path: Path) -> str:
-    from explorer.io.reading import read_input_text
+    from explorer.inputs import read_input_text
 
     return read_input_text(path, "Session file", MAX_SESSION_BYTES)
 

@@ -155,6 +155,7 @@ BUNDLED_PROMPTS = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("text", BUNDLED_PROMPTS)
 def test_bundled_ig_completeness_with_default_steps(bundled_wrapper, text):
     ids = bundled_wrapper.encode(text)

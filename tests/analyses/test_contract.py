@@ -9,11 +9,11 @@ import pytest
 from explorer.analyses import ANALYSES, analysis_names
 from explorer.analyses.base import ModeResult, mode_params
 from explorer.analyses.cache import ResultCache, compute_mode
-from tests.analyses.helpers import TINY_IDS, make_ctx
+from tests.analyses.helpers import TINY_IDS, make_comparison_view, make_ctx
 
 ISSUE_ORDER = ["plain", "probability", "entropy", "energy", "attention", "guiding_tokens", "local_bias",
                "hidden_similarity", "residual", "layer_prob", "layer_correlation", "attribution", "embedding_pca",
-               "sae_features"]
+               "sae_features", "divergence"]
 
 
 @pytest.fixture
@@ -27,7 +27,9 @@ def mode_params_for(tmp_path, monkeypatch):
     config = Config(model=ModelSection(enable_sae=True), sae=(SaeEntry(layer=1, path=str(tmp_path / "sae")),),
                     display=DisplaySection(tokens_to_show=5, cache_size=8), source="<test>")
 
-    def params(analysis) -> dict:
+    def params(analysis, wrapper=None, ids=TINY_IDS) -> dict:
+        if analysis.name == "divergence":  # the comparison is an input, like the SAE mode's config
+            return {"comparison": make_comparison_view(wrapper, ids)}
         return {"config": config} if analysis.name == "sae_features" else {}
 
     return params
@@ -60,13 +62,13 @@ def test_contract(request, analysis, name, mode_params_for):
     w = request.getfixturevalue(name)
     cache = ResultCache(8)
     for cursor in (0, 5, len(TINY_IDS) - 1):
-        ctx = make_ctx(w, TINY_IDS, cursor, params=mode_params_for(analysis))
+        ctx = make_ctx(w, TINY_IDS, cursor, params=mode_params_for(analysis, w))
         check_result(analysis, compute_mode(analysis, ctx, cache), len(TINY_IDS))
     for spec in mode_params(analysis):
-        assert spec.key in {"layer", "head", "method", "steps", "baseline", "reduction", "fix_first", "refine"}
+        assert spec.key in {"layer", "head", "method", "steps", "baseline", "reduction", "fix_first", "refine", "by"}
 
 
 @pytest.mark.parametrize("analysis", ANALYSES, ids=lambda a: a.name)
 def test_contract_single_token(tiny_wrapper, analysis, mode_params_for):
-    ctx = make_ctx(tiny_wrapper, [1], params=mode_params_for(analysis))
+    ctx = make_ctx(tiny_wrapper, [1], params=mode_params_for(analysis, tiny_wrapper, [1]))
     check_result(analysis, compute_mode(analysis, ctx, None), 1)

@@ -79,6 +79,7 @@ def test_layer_correlation_normalisation(request, name):
     assert r.layers["pearson_with_final"][-1] == pytest.approx(1.0)
 
 
+@pytest.mark.integration
 def test_bundled_lens_matches_model(bundled_wrapper):
     ids = bundled_wrapper.encode("The capital of France is Paris")
     for cursor in (3, len(ids) - 1):

@@ -12,7 +12,7 @@ from explorer.analyses.registry import get_analysis
 from explorer.analyses.sae_features import SaeFeaturesMode
 from explorer.config import Config, DisplaySection, ModelSection, PromptSection, SaeEntry
 from explorer.engine.sae.hooks import capture
-from explorer.engine.sae.loader import load_sae
+from explorer.engine.sae.formats.loader import load_sae
 from explorer.errors import AnalysisUnavailable, InputError
 from tests.engine.sae_files import write_clt, write_saelens
 

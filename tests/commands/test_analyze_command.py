@@ -8,6 +8,8 @@ import pytest
 
 from explorer.cli import main
 
+pytestmark = pytest.mark.integration  # every test here loads the bundled model
+
 PROMPT = "The capital of France is Paris"
 
 
@@ -21,7 +23,8 @@ def run_json(capsys, *args):
 @pytest.mark.usefixtures("bundled_wrapper")  # converts the bundled model once if needed
 def test_layer_prob_json_shape(capsys):
     data = run_json(capsys, "--mode", "layer_prob", "--position", "3")
-    assert set(data) == {"mode", "tokens", "layers", "checks", "extra"}
+    assert set(data) == {"schema_version", "mode", "tokens", "layers", "checks", "extra"}
+    assert data["schema_version"] == 1
     assert data["mode"] == "layer_prob"
     assert [t["index"] for t in data["tokens"]] == list(range(len(data["tokens"])))
     assert set(data["tokens"][0]) == {"index", "id", "text", "value"}

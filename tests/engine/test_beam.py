@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from explorer.engine.beam import beam_search
+from explorer.engine.decoding.beam import beam_search
 from explorer.engine.model import ModelWrapper
 from explorer.engine.trace import Trace
 from explorer.errors import InputError
@@ -104,6 +104,7 @@ def test_bad_settings(kwargs, words, tiny_wrapper):
         beam_search(tiny_wrapper, [1, 4], **kwargs)
 
 
+@pytest.mark.integration
 def test_bundled_model_agrees_with_generate(bundled_wrapper):
     w = bundled_wrapper
     ids = w.encode("The capital of France is")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from explorer.engine.constraint import compile_regex, read_regex_file
-from explorer.engine.decoding import DecodingSettings, SeededSampler, generate_tokens, process_logits
+from explorer.engine.decoding.constraint import compile_regex, read_regex_file
+from explorer.engine.decoding.generate import generate_tokens
+from explorer.engine.decoding.pipeline import DecodingSettings, SeededSampler, process_logits
 from explorer.engine.trace import Trace
 from explorer.errors import InputError
 
@@ -78,6 +79,7 @@ def test_generation_under_the_date_regex(tiny_wrapper, tiny_tokenizer):
     assert r.stopped == "constraint"
 
 
+@pytest.mark.integration
 def test_prompts_date_regex_file_on_the_bundled_model(bundled_wrapper):
     regex = read_regex_file(ROOT / "prompts" / "date.regex")
     assert regex == DATE

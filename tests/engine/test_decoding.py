@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from explorer.engine.decoding import (DecodingSettings, SeededSampler, generate_tokens, lab_view, process_logits,
+from explorer.engine.decoding.generate import generate_tokens
+from explorer.engine.decoding.pipeline import (DecodingSettings, SeededSampler, lab_view, process_logits,
                                       sample_next)
 from explorer.engine.trace import Trace
 from explorer.errors import InputError

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from explorer.engine.generate import generate, logprob_record, trace_steps
+from explorer.engine.decoding.generate import generate, logprob_record, trace_steps
 from explorer.engine.trace import Trace
 from explorer.errors import InputError
 from tests.engine.tree_compare import one_torch_thread
@@ -64,7 +64,7 @@ def test_record_format_and_percent(tiny_wrapper):
     prompt = tiny_wrapper.encode("once upon a time")
     gen = generate(tiny_wrapper, prompt, 4, eos_ids=())
     rec = logprob_record(tiny_wrapper, "once upon a time", gen.steps, top=3)
-    assert set(rec) == {"prompt", "response", "data"}
+    assert set(rec) == {"schema_version", "prompt", "response", "data"} and rec["schema_version"] == 1
     assert len(rec["data"]) == 4
     for entry, step in zip(rec["data"], gen.steps):
         assert set(entry) == {"token", "logprob", "prob", "other_tokens"}
@@ -93,3 +93,34 @@ def test_trace_export_matches_generation(tiny_wrapper):
         assert a.top_logprobs[0] == pytest.approx(b.top_logprobs[0], abs=1e-5)
     with pytest.raises(InputError):
         trace_steps(trace, 0)
+
+
+def test_log_prob_and_lab_generation_share_one_loop(tiny_wrapper):
+    """Same seed, neutral settings: generate() and the lab's generate_tokens() choose the same tokens,
+    and the probabilities they report agree (exp(logprob) = raw prob)."""
+    from explorer.engine.decoding.generate import generate_tokens
+    from explorer.engine.decoding.pipeline import SeededSampler
+    from explorer.engine.decoding.settings import DecodingSettings
+
+    ids = tiny_wrapper.encode("the cat sat on")
+    for sample in (False, True):
+        for seed in (0, 5):
+            plain = generate(tiny_wrapper, ids, 12, sample=sample, seed=seed, eos_ids=())
+            lab = generate_tokens(tiny_wrapper, ids, DecodingSettings(do_sample=sample), 12, SeededSampler(seed),
+                                  stop_at_eos=False)
+            assert [s.token_id for s in plain.steps] == lab.new_ids
+            for s, t in zip(plain.steps, lab.tokens):
+                assert math.exp(s.logprob) == pytest.approx(t.raw_prob, rel=1e-4)
+
+
+def test_generation_stops_when_the_sequence_fills_the_context(tiny_wrapper):
+    from explorer.engine.decoding.generate import generate_tokens
+    from explorer.engine.decoding.pipeline import SeededSampler
+    from explorer.engine.decoding.settings import DecodingSettings
+
+    limit = tiny_wrapper.context_length
+    ids = (tiny_wrapper.encode("the cat sat on") * limit)[: limit - 5]
+    plain = generate(tiny_wrapper, ids, 50, eos_ids=())
+    lab = generate_tokens(tiny_wrapper, ids, DecodingSettings(), 50, SeededSampler(0), stop_at_eos=False)
+    for stop, n in ((plain.stop_reason, len(plain.steps)), (lab.stopped, len(lab.tokens))):
+        assert stop == "context" and len(ids) + n == limit

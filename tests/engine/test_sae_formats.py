@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from explorer.engine.sae.base import SaeLoadError, fvu
-from explorer.engine.sae.clt import CrossLayerTranscoder
+from explorer.engine.sae.formats.clt import CrossLayerTranscoder
 from explorer.engine.sae.features import cross_layer_contributions, compute_clt_features
-from explorer.engine.sae.loader import detect_format, load_sae
+from explorer.engine.sae.formats.loader import detect_format, load_sae
 from tests.engine.sae_files import (rand, write_circuit_tracer, write_clt, write_gemma_scope, write_gemma_scope_2,
                                     write_saelens, write_sparsify)
 
@@ -301,7 +301,7 @@ def test_hub_entry_offline_is_one_sentence(monkeypatch):
 
 
 def test_gemma_scope_hooks_are_inferred_from_the_repo_name():
-    from explorer.engine.sae.gemma_scope import infer_hooks
+    from explorer.engine.sae.formats.gemma_scope import infer_hooks
 
     where = "google/gemma-scope-2b-pt-res/layer_12/width_16k/average_l0_82/params.npz"
     assert infer_hooks(where, None) == ("blocks.12.hook_resid_post", "blocks.12.hook_resid_post")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from explorer.engine.sae.feature_index import INDEX_FILE, FeatureIndex, TopContexts, write_index
-from explorer.engine.sae.loader import load_sae
-from explorer.engine.sae.train import Trainer, TrainSettings
+from explorer.engine.sae.formats.loader import load_sae
+from explorer.engine.sae.training.train import Trainer, TrainSettings
 from explorer.errors import InputError
 from tests.conftest import WORDS
 
@@ -90,7 +90,7 @@ def test_bad_settings_are_one_sentence(tiny_wrapper, corpus, tmp_path):
 
 
 def test_sampled_source_is_seeded_and_never_ends_early(tiny_wrapper):
-    from explorer.engine.sae.train_data import SampledSource
+    from explorer.engine.sae.training.data import SampledSource
 
     a = SampledSource(tiny_wrapper, context=8, seed=3, batch=2)
     b = SampledSource(tiny_wrapper, context=8, seed=3, batch=2)

@@ -190,6 +190,7 @@ def test_bad_parameters_raise_one_sentence(kwargs):
     assert err.value.message.endswith(".") and "\n" not in err.value.message
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("prompt", ["The capital of France is", "Roses are red, violets are"])
 def test_fast_tree_equals_baseline_on_bundled_model(bundled_wrapper, prompt):
     params = TreeParams(0.1, 0.5, 8, 0.01, 6, 5)

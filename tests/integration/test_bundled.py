@@ -7,6 +7,8 @@ import torch
 
 from explorer.engine.trace import Trace
 
+pytestmark = pytest.mark.integration  # every test here loads the bundled model
+
 
 def test_paris_is_the_top_token(bundled_wrapper, test_config):
     from explorer.engine.session import Session

@@ -13,7 +13,7 @@ import pytest
 from explorer.cli import main
 from explorer.config import load_config
 from explorer.errors import ConfigError, InputError
-from explorer.io import reading
+from explorer import inputs as reading
 from explorer.io.prompts import read_prompt_file
 
 SURROGATE = "caf\udce9"  # what Python makes of the argv bytes b"caf\xe9"

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from explorer.cli import main
-from explorer.engine.sae.train import Trainer, TrainSettings
+from explorer.engine.sae.training.train import Trainer, TrainSettings
 from explorer.errors import InputError
 from tests.conftest import WORDS
 

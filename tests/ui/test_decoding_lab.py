@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.engine.decoding_settings import DecodingSettings
+from explorer.engine.decoding.settings import DecodingSettings
 from explorer.ui.app import ExplorerApp
 from explorer.ui.features.decoding_lab import GENERATE_N, LAB_COLUMNS, prob_text
 from explorer.ui.widgets.token_table import TokenTable
@@ -26,7 +26,7 @@ def app(tiny_session):
 
 
 def expected_view(app, settings, allowed=None, order="raw"):
-    from explorer.engine import decoding
+    from explorer.engine.decoding import pipeline as decoding
 
     s = app.session
     trace = s.trace_for(*s.snapshot())
@@ -190,7 +190,7 @@ async def test_n_samples_and_the_seed_replays(tiny_sp_wrapper, test_config):
 
 
 async def test_n_draws_what_the_engine_draws(app):
-    from explorer.engine.decoding import SeededSampler, sample_next
+    from explorer.engine.decoding.pipeline import SeededSampler, sample_next
 
     async with app.run_test(size=SIZE) as pilot:
         await open_lab(app, pilot)
@@ -205,7 +205,8 @@ async def test_n_draws_what_the_engine_draws(app):
 
 
 async def test_N_appends_what_generate_tokens_makes(app):
-    from explorer.engine.decoding import SeededSampler, generate_tokens
+    from explorer.engine.decoding.generate import generate_tokens
+    from explorer.engine.decoding.pipeline import SeededSampler
 
     async with app.run_test(size=SIZE) as pilot:
         await open_lab(app, pilot)
@@ -225,7 +226,7 @@ async def test_N_appends_what_generate_tokens_makes(app):
 async def test_escape_stops_generation(app, monkeypatch):
     import threading
 
-    from explorer.engine import decoding
+    from explorer.engine.decoding import generate as decoding
 
     real = decoding.generate_tokens
     release = threading.Event()
@@ -260,7 +261,7 @@ async def test_escape_stops_generation(app, monkeypatch):
 async def test_beam_screen_shows_beam_searchs_winner_and_opens_it(app):
     from textual.widgets import Tree
 
-    from explorer.engine.beam import beam_search
+    from explorer.engine.decoding.beam import beam_search
     from explorer.ui.screens.beam import BeamScreen
 
     async with app.run_test(size=SIZE) as pilot:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.engine.decoding_settings import DecodingSettings
+from explorer.engine.decoding.settings import DecodingSettings
 from explorer.errors import InputError
 from explorer.ui.features import lab_settings as ls
 

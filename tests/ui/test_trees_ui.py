@@ -142,6 +142,9 @@ async def test_s_saves_the_notebook_json_without_overwriting(app, tmp_path):
             count += 1
         assert count == screen.result.nodes
         assert any("Saved to" in n.message for n in app._notifications)
+        pages = sorted((tmp_path / "data" / "trees").glob("*.html"))
+        assert [p.stem for p in pages] == [f.stem for f in files]  # a collapsible page beside each JSON
+        assert pages[0].read_text(encoding="utf-8").count('class="node"') == screen.result.nodes
 
 
 async def test_escape_stops_a_tree_build_and_keeps_it_marked_incomplete(app, monkeypatch):
@@ -215,7 +218,7 @@ async def _sampled_tokens(wrapper, config, seed: int) -> list[int]:
 
 
 async def test_G_replays_with_the_session_seed(tiny_sp_wrapper, test_config):
-    from explorer.engine.generate import generate
+    from explorer.engine.decoding.generate import generate
 
     first = await _sampled_tokens(tiny_sp_wrapper, test_config, seed=7)
     second = await _sampled_tokens(tiny_sp_wrapper, test_config, seed=7)

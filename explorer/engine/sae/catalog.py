@@ -24,7 +24,7 @@ from pathlib import Path
 from explorer.config import Config, SaeEntry
 from explorer.engine.sae.base import Sae, SaeLoadError
 from explorer.engine.sae.cache import FeatureCache, cache_key
-from explorer.engine.sae.clt import CrossLayerTranscoder
+from explorer.engine.sae.formats.clt import CrossLayerTranscoder
 from explorer.engine.sae.feature_index import INDEX_FILE, Context, FeatureIndex
 from explorer.engine.sae.features import (Contribution, PromptFeatures, compute_clt_features, compute_features,
                                           cross_layer_contributions)
@@ -205,7 +205,7 @@ class SaeCatalog:
 def load_entry(entry: SaeEntry, wrapper, base_dir: Path) -> LoadedEntry:
     """Fetch, load and check one ``[[sae]]`` entry against the model."""
     from explorer.engine.sae.hub import entry_files
-    from explorer.engine.sae.loader import load_sae
+    from explorer.engine.sae.formats.loader import load_sae
 
     path = entry_files(entry, base_dir)
     where = f"{entry.repo_id or ''}/{entry.filename or ''}"

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from explorer.engine.sae.base import Sae, l0, ordinary_rows, squared_error, variance_denominator
-from explorer.engine.sae.clt import CrossLayerTranscoder
+from explorer.engine.sae.formats.clt import CrossLayerTranscoder
 from explorer.engine.sae.hooks import capture
 
 MAX_STORED = 1024  # active features kept per token (L0 is counted exactly regardless)

@@ -40,3 +40,15 @@ def hook_name(layer: int, site: str) -> str:
 
 def site_of(name: str) -> str:
     return parse_hook(name)[1]
+
+
+def layer_in_path(where: str, layer: int | None) -> int | None:
+    """The layer a repository path names (``.../layer_12/...``), else ``layer`` (the configured one)."""
+    m = re.search(r"layer_(\d+)", where)
+    return int(m.group(1)) if m else layer
+
+
+def hooks_from_config(hook: str, transcoder: bool) -> tuple[str, str]:
+    """(hook_in, hook_out) when the ``[[sae]]`` entry names the input hook: an SAE reconstructs
+    its input; a transcoder predicts its block's MLP output."""
+    return hook, f"blocks.{hook_layer(hook)}.hook_mlp_out" if transcoder else hook

@@ -3,7 +3,7 @@ bans and biases, regex-constrained stepping, and the beam-search screen.
 
 While the lab is on, the table shows each token's raw probability (softmax of the logits),
 its processed probability (after transformers' own logits processors for the settings, in
-generate()'s order: ``explorer/engine/decoding.py``) and the stage that removed it. A
+generate()'s order: ``explorer/engine/decoding/pipeline.py``) and the stage that removed it. A
 settings change re-scores the current step in a worker with no forward pass; the newest
 request wins (results carry the key they were computed for). The engine is imported lazily:
 importing the UI must not import torch.
@@ -24,7 +24,7 @@ from textual import work
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from explorer.engine.decoding_settings import DecodingSettings
+from explorer.engine.decoding.settings import DecodingSettings
 from explorer.errors import ExplorerError, InputError
 from explorer.ui.features import lab_settings as ls
 from explorer.ui.render import token_cell
@@ -120,8 +120,8 @@ def _allowed_view(wrapper, trace, settings: DecodingSettings, top_n: int, allowe
     table is limited to tokens that keep the text a possible match."""
     import torch
 
-    from explorer.engine.decoding import lab_rows, process_logits
-    from explorer.engine.decoding_settings import LabView
+    from explorer.engine.decoding.pipeline import lab_rows, process_logits
+    from explorer.engine.decoding.settings import LabView
 
     step = process_logits(trace.last_row(), trace.ids, settings, eos_ids=wrapper.eos_ids, allowed_ids=allowed)
     ids = torch.tensor(allowed, dtype=torch.long)  # [n_allowed]
@@ -266,7 +266,7 @@ class DecodingLabMixin:
     @work(thread=True, exclusive=True, group="lab", exit_on_error=False, description="Re-scoring with the lab settings")
     def lab_score(self, key: tuple, snapshot: tuple, settings: DecodingSettings, constraint: ActiveConstraint | None,
                   order: str, top_n: int) -> None:
-        from explorer.engine.decoding import lab_view
+        from explorer.engine.decoding.pipeline import lab_view
 
         wrapper = self.session.wrapper
         state = None
@@ -538,7 +538,7 @@ class DecodingLabMixin:
     # ------------------------------------------------------------ actions: sampling and generating
     def _sampler(self):
         if self._lab_sampler is None or self._lab_sampler.seed != self.session.seed:
-            from explorer.engine.decoding import SeededSampler
+            from explorer.engine.decoding.pipeline import SeededSampler
 
             self._lab_sampler = SeededSampler(self.session.seed)
         return self._lab_sampler
@@ -571,7 +571,7 @@ class DecodingLabMixin:
 
     @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False, description="Sampling a token")
     def lab_sample(self, snapshot: tuple, settings: DecodingSettings, constraint, sampler) -> None:
-        from explorer.engine.decoding import sample_next
+        from explorer.engine.decoding.pipeline import sample_next
 
         wrapper = self.session.wrapper
         try:
@@ -622,7 +622,7 @@ class DecodingLabMixin:
 
     @work(thread=True, exclusive=True, group="lab-run", exit_on_error=False, description="Generating tokens")
     def lab_generate(self, snapshot: tuple, settings: DecodingSettings, constraint, sampler, n: int) -> None:
-        from explorer.engine.decoding import generate_tokens
+        from explorer.engine.decoding.generate import generate_tokens
 
         worker = get_current_worker()
         wrapper = self.session.wrapper
@@ -727,7 +727,7 @@ class DecodingLabMixin:
 
     @work(thread=True, exclusive=True, group="regex", exit_on_error=False, description="Compiling the regex")
     def compile_regex(self, request: int, text: str) -> None:
-        from explorer.engine.constraint import compile_regex, read_regex_file
+        from explorer.engine.decoding.constraint import compile_regex, read_regex_file
 
         regex = text
         try:

@@ -8,43 +8,14 @@ names the valid range, and the UI shows that sentence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from explorer.engine.decoding_settings import DecodingSettings
+from explorer.engine.decoding.settings import TUNABLES, DecodingSettings
 from explorer.errors import InputError
 
 
-@dataclass(frozen=True)
-class SettingSpec:
-    name: str
-    """The DecodingSettings field."""
-    label: str
-    short: str
-    """At most 12 characters, for the lab panel."""
-    ladder: tuple[float, ...] = ()
-    """The values - and = walk through. Each end holds one value just outside the valid range,
-    so stepping past the end is refused by the settings' own validation (with the range)."""
-    factor: float = 0.0
-    """Multiplicative step instead of a ladder (temperature)."""
-    smallest: float = 0.0
-    """With ``factor``: the smallest value a step goes to."""
-
-
-_FIFTHS = tuple(round(0.05 * i, 2) for i in range(0, 22))  # 0, 0.05, ..., 1.05 (ends are out of range)
-_CUTOFFS = (-0.0001, 0.0, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.9, 1.0)
-
-SETTINGS: tuple[SettingSpec, ...] = (
-    SettingSpec("temperature", "temperature", "temperature", factor=1.25, smallest=0.01),
-    SettingSpec("top_k", "top-k", "top-k", (-1, 0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000,
-                                   20000, 50000)),
-    SettingSpec("top_p", "top-p", "top-p", _FIFTHS),
-    SettingSpec("min_p", "min-p", "min-p", (-0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 1.05)),
-    SettingSpec("typical_p", "typical-p", "typical-p", _FIFTHS),
-    SettingSpec("repetition_penalty", "repetition penalty", "rep-penalty",
-                (0.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5, 1.7, 2.0, 3.0, 5.0, 10.0, 100.0, 101.0)),
-    SettingSpec("epsilon", "epsilon", "epsilon", _CUTOFFS),
-    SettingSpec("eta", "eta", "eta", _CUTOFFS),
-)
+#: The lab's rows, in order: the one declaration the command flags are made from too.
+SETTINGS = TUNABLES
 
 DEFAULTS = DecodingSettings()
 

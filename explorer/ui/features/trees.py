@@ -59,7 +59,7 @@ class TreeBuilt(Message):
 @dataclass
 class TokensGenerated(Message):
     snapshot: tuple  # (uid, ids) the generation started from
-    generation: Any  # explorer.engine.generate.Generation
+    generation: Any  # explorer.engine.decoding.generate.Generation
     sampled: bool
     seed: int
 
@@ -209,7 +209,7 @@ class TreesMixin:
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False, description="Generating tokens")
     def generate_worker(self, snapshot: tuple, sampled: bool, seed: int, stop: threading.Event) -> None:
-        from explorer.engine.generate import generate
+        from explorer.engine.decoding.generate import generate
 
         worker = get_current_worker()
         count = [0]
@@ -264,7 +264,7 @@ class TreesMixin:
 
     @work(thread=True, exclusive=False, group="export", exit_on_error=False, description="Exporting logprobs")
     def export_worker(self, snapshot: tuple, start: int) -> None:
-        from explorer.engine.generate import logprob_record, trace_steps
+        from explorer.engine.decoding.generate import logprob_record, trace_steps
         from explorer.io.exports import append_jsonl
         from explorer.paths import data_dir
 

@@ -1,6 +1,6 @@
 """The beam-search screen: every step's beams with their log-probabilities, the dropped ones, the winner.
 
-It runs ``explorer.engine.beam.beam_search`` (which agrees with ``generate(num_beams=...)``)
+It runs ``explorer.engine.decoding.beam.beam_search`` (which agrees with ``generate(num_beams=...)``)
 from the current prompt in a worker, re-running when a parameter changes (the newest run
 wins; an older one is told to stop). Enter on a beam opens prompt + beam as a new prompt
 entry; Escape closes. Modal, so the main screen's keys cannot change the prompt meanwhile.
@@ -119,7 +119,7 @@ class BeamScreen(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="beam", exit_on_error=False, description="Beam search")
     def run_search(self, run: int, params: dict) -> None:
-        from explorer.engine.beam import beam_search
+        from explorer.engine.decoding.beam import beam_search
 
         worker = get_current_worker()
         wrapper = self.session.wrapper
@@ -265,7 +265,7 @@ class BeamScreen(ModalScreen[bool]):
         self._render_header()
 
     def action_change(self, direction: int) -> None:
-        from explorer.engine.beam import _check
+        from explorer.engine.decoding.beam import _check
 
         p = PARAMS[self.selected]
         current = self.params[p.name]

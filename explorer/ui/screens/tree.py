@@ -191,7 +191,15 @@ class TreeScreen(ModalScreen[None]):
                 except FileExistsError:
                     continue
                 self.saved_path = path
-                self.notify(f"Saved to {path}", title="Tree saved", timeout=6)
+                # The same tree as a collapsible page beside the JSON (same stem, .html).
+                from explorer.io.tree_html import render_tree_html
+
+                html = render_tree_html(self.result.to_json_dict(self.app.session.wrapper.name))
+                try:
+                    create_new_text(path.with_suffix(".html"), html)
+                except FileExistsError:
+                    pass  # a page of that name was already there; it is never replaced
+                self.notify(f"Saved to {path} (and .html beside it)", title="Tree saved", timeout=6)
                 return
         except ExplorerError as exc:
             self.notify(exc.message, title=exc.title, severity="error", timeout=8)

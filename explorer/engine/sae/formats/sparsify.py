@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from explorer.engine.sae.base import Sae, SaeLoadError, expect_shape, require
-from explorer.engine.sae.files import read_json, read_safetensors
+from explorer.engine.sae.formats.files import read_json, read_safetensors
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae.safetensors"

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from explorer.engine.sae.base import Sae, SaeLoadError, require
-from explorer.engine.sae.files import read_json, read_safetensors
+from explorer.engine.sae.formats.files import read_json, read_safetensors
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from explorer.engine.sae.base import SaeLoadError, expect_shape, require
-from explorer.engine.sae.files import read_safetensors, read_yaml, safetensors_keys
+from explorer.engine.sae.formats.files import read_safetensors, read_yaml, safetensors_keys
 
 
 class CrossLayerTranscoder:

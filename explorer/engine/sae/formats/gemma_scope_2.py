@@ -16,12 +16,12 @@ import re
 from pathlib import Path
 
 from explorer.engine.sae.base import Sae, SaeLoadError, require
-from explorer.engine.sae.files import read_safetensors
+from explorer.engine.sae.formats.files import read_safetensors
+from explorer.engine.sae.hook_names import hooks_from_config, layer_in_path
 
 
 def infer_hooks(where: str, layer: int | None) -> tuple[str, str] | None:
-    m = re.search(r"layer_(\d+)", where)
-    L = int(m.group(1)) if m else layer
+    L = layer_in_path(where, layer)
     if L is None:
         return None
     low = where.lower()
@@ -43,10 +43,7 @@ def load_gemma_scope_2(path: Path, *, hook: str | None = None, where: str = "", 
     skip = t.get("affine_skip_connection")
     hooks = infer_hooks(f"{where} {path.as_posix()}", layer)
     if hook:
-        from explorer.engine.sae.hook_names import hook_layer
-
-        is_tc = skip is not None or (hooks is not None and hooks[0] != hooks[1])
-        hooks = (hook, f"blocks.{hook_layer(hook)}.hook_mlp_out" if is_tc else hook)
+        hooks = hooks_from_config(hook, transcoder=skip is not None or (hooks is not None and hooks[0] != hooks[1]))
     elif skip is not None and hooks is not None and hooks[0] == hooks[1]:
         L = re.search(r"blocks\.(\d+)\.", hooks[0]).group(1)
         hooks = (f"blocks.{L}.mlp.hook_in", f"blocks.{L}.hook_mlp_out")

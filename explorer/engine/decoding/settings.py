@@ -1,7 +1,9 @@
 """Decoding settings and the plain-number results of the decoding lab. Stdlib only.
 
 The UI holds a ``DecodingSettings`` on its own thread and edits it with keys before any
-model is loaded, so this module must not import torch (``decoding.py`` does the work).
+model is loaded, so this module must not import torch (``pipeline.py`` does the work).
+``TUNABLES`` declares each numeric setting once: the command flags and the lab's rows and
+steps are made from it.
 Never imports Textual or Rich.
 """
 
@@ -21,6 +23,55 @@ MAX_ABS_BIAS = 1000.0
 STAGE_ORDER = ("sequence_bias", "repetition_penalty", "ban", "regex",
                "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon", "eta", "fallback")
 
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """One numeric decoding setting, declared once: the ``next``/``beam``/``logprobs`` flag and the
+    lab's row and steps are all made from this (the valid range is checked by DecodingSettings)."""
+
+    name: str
+    """The DecodingSettings field."""
+    kind: type
+    """int or float: how a flag value is parsed."""
+    label: str
+    short: str
+    """At most 12 characters, for the lab panel."""
+    metavar: str
+    help: str
+    """The flag's help: what it does, its range, its neutral value."""
+    ladder: tuple[float, ...] = ()
+    """The values the lab's - and = walk through. Each end holds one value just outside the valid
+    range, so stepping past the end is refused by the settings' own validation (with the range)."""
+    factor: float = 0.0
+    """Multiplicative step instead of a ladder (temperature)."""
+    smallest: float = 0.0
+    """With ``factor``: the smallest value a step goes to."""
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+_FIFTHS = tuple(round(0.05 * i, 2) for i in range(0, 22))  # 0, 0.05, ..., 1.05 (ends are out of range)
+_CUTOFFS = (-0.0001, 0.0, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.9, 1.0)
+
+#: The numeric settings in the lab's order (the processors' order in generate()).
+TUNABLES: tuple[Tunable, ...] = (
+    Tunable("temperature", float, "temperature", "temperature", "T", "divide logits by T, T in (0, 100] (default 1 = off)",
+            factor=1.25, smallest=0.01),
+    Tunable("top_k", int, "top-k", "top-k", "K", "keep the K most likely tokens (0 = off)",
+            (-1, 0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)),
+    Tunable("top_p", float, "top-p", "top-p", "P", "nucleus mass in (0, 1] (1 = off)", _FIFTHS),
+    Tunable("min_p", float, "min-p", "min-p", "P", "drop p < P·max p, P in [0, 1] (0 = off)",
+            (-0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 1.05)),
+    Tunable("typical_p", float, "typical-p", "typical-p", "P", "typical-sampling mass in (0, 1] (1 = off)", _FIFTHS),
+    Tunable("repetition_penalty", float, "repetition penalty", "rep-penalty", "θ",
+            "penalty for tokens already in the context, in (0, 100] (1 = off)",
+            (0.0, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.5, 1.7, 2.0, 3.0, 5.0, 10.0, 100.0, 101.0)),
+    Tunable("epsilon", float, "epsilon", "epsilon", "E", "epsilon sampling cutoff in [0, 1) (0 = off)", _CUTOFFS),
+    Tunable("eta", float, "eta", "eta", "E", "eta sampling parameter in [0, 1) (0 = off)", _CUTOFFS),
+)
 
 def _as_seq(value) -> tuple[int, ...]:
     """One token id or a token-id sequence -> a tuple of ints."""

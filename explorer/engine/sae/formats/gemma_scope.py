@@ -15,13 +15,13 @@ import re
 from pathlib import Path
 
 from explorer.engine.sae.base import Sae, SaeLoadError, require
-from explorer.engine.sae.files import read_npz
+from explorer.engine.sae.formats.files import read_npz
+from explorer.engine.sae.hook_names import hooks_from_config, layer_in_path
 
 
 def infer_hooks(where: str, layer: int | None) -> tuple[str, str] | None:
     """(hook_in, hook_out) from a repo id / path such as ``gemma-scope-2b-pt-res/layer_12/...``."""
-    m = re.search(r"layer_(\d+)", where)
-    L = int(m.group(1)) if m else layer
+    L = layer_in_path(where, layer)
     if L is None:
         return None
     low = where.lower()
@@ -52,10 +52,7 @@ def load_gemma_scope(path: Path, *, hook: str | None = None, where: str = "", la
     d_sae = W_enc.shape[-1]
     hooks = infer_hooks(f"{where} {path.as_posix()}", layer)
     if hook:
-        from explorer.engine.sae.hook_names import hook_layer
-
-        is_tc = hooks is not None and hooks[0] != hooks[1]
-        hooks = (hook, f"blocks.{hook_layer(hook)}.hook_mlp_out" if is_tc else hook)
+        hooks = hooks_from_config(hook, transcoder=hooks is not None and hooks[0] != hooks[1])
     if hooks is None:
         raise SaeLoadError(f"{src}: cannot tell which hook this Gemma Scope SAE reads; "
                            "set hook (e.g. blocks.12.hook_resid_post) in the [[sae]] entry.")

@@ -12,8 +12,8 @@ probability mass kept and the number of survivors. No forward pass: the UI calls
 row it already has, so a settings change re-scores the step at once (a few ms at 49k tokens).
 
 ``SeededSampler`` draws from the processed distribution with its own ``torch.Generator``
-(same seed + same draws = same tokens); ``generate_tokens`` steps N tokens with a Trace (one
-one-token forward pass per token against the KV cache). The settings and the plain result
+(same seed + same draws = same tokens); the generation loop that uses them is in
+``generate``. The settings and the plain result
 types live in ``decoding_settings`` (no torch) and are re-exported here. Never imports
 Textual or Rich.
 """
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import torch
 
-from explorer.engine.decoding_settings import (STAGE_ORDER, DecodingSettings, LabRow, LabView,  # noqa: F401
+from explorer.engine.decoding.settings import (STAGE_ORDER, DecodingSettings, LabRow, LabView,  # noqa: F401
                                                StageSummary)
 from explorer.errors import InputError
 
@@ -284,96 +284,8 @@ class SeededSampler:
         return token
 
 
-@dataclass(frozen=True)
-class GeneratedToken:
-    id: int
-    raw_prob: float
-    processed_prob: float
-    survivors: int
-
-
-@dataclass(frozen=True)
-class GenerationResult:
-    prompt_ids: tuple[int, ...]
-    tokens: tuple[GeneratedToken, ...]
-    stopped: str
-    """"length" (N tokens), "eos", "constraint" (the regex match finished) or "context" (context full)."""
-
-    @property
-    def new_ids(self) -> list[int]:
-        return [t.id for t in self.tokens]
-
-
 def sample_next(wrapper: "ModelWrapper", trace: "Trace", settings: DecodingSettings, sampler: SeededSampler, *,
                 allowed_ids: Sequence[int] | None = None) -> tuple[int, ProcessedStep]:
     """Sample one next token for a synced trace (no forward pass). Returns (token id, the step)."""
     step = process_logits(trace.last_row(), trace.ids, settings, eos_ids=wrapper.eos_ids, allowed_ids=allowed_ids)
     return sampler.draw(step), step
-
-
-@torch.inference_mode()
-def generate_tokens(wrapper: "ModelWrapper", prompt_ids: Sequence[int], settings: DecodingSettings, n: int,
-                    sampler: SeededSampler, *, trace: "Trace | None" = None, stop_at_eos: bool = True,
-                    constraint=None, should_stop: Callable[[], bool] | None = None,
-                    on_token: Callable[[int, int], None] | None = None) -> GenerationResult:
-    """Generate up to ``n`` tokens with ``settings``: one one-token forward pass per token (KV cache).
-
-    Args:
-        wrapper: the model.
-        prompt_ids: the prompt.
-        settings: the decoding settings.
-        n: how many tokens at most (1..4096).
-        sampler: the seeded sampler (advanced by the draws made).
-        trace: a Trace already synced to ``prompt_ids`` to continue from (it is cloned, not changed);
-            None runs the prompt once.
-        stop_at_eos: stop after an end-of-sequence token, like generate().
-        constraint: a ``constraint.ConstraintTracker`` limiting each step, or None. Generation stops
-            when its match is finished.
-        should_stop: polled between tokens (a cancelled UI worker returns True).
-        on_token: called with (index, token id) after each token (progress).
-
-    Returns:
-        GenerationResult with the new tokens and why it stopped.
-    """
-    from explorer.engine.trace import Trace
-
-    if not 1 <= int(n) <= 4096:
-        raise InputError(f"The number of tokens to generate must be between 1 and 4096, found {n}.")
-    prompt = [int(t) for t in prompt_ids]
-    if not prompt:
-        raise InputError("A prompt must hold at least one token.")
-    out: list[GeneratedToken] = []
-    stopped = "length"
-    with wrapper.lock:
-        if trace is not None and list(trace.ids) == prompt:
-            work = trace.clone()
-        else:
-            work = Trace(wrapper)
-            work.extend(prompt)
-        for i in range(int(n)):
-            if should_stop is not None and should_stop():
-                stopped = "cancelled"
-                break
-            allowed = None
-            if constraint is not None:
-                state = constraint.step(work.ids[len(prompt):])
-                if state.finished:
-                    stopped = "constraint"
-                    break
-                allowed = state.allowed_ids()
-            token, step = sample_next(wrapper, work, settings, sampler, allowed_ids=allowed)
-            out.append(GeneratedToken(token, float(step.raw_probs[token]), float(step.probs[token]), step.survivors))
-            if on_token is not None:
-                on_token(i, token)
-            if stop_at_eos and token in wrapper.eos_ids:
-                stopped = "eos"
-                break
-            if constraint is not None and constraint.step(work.ids[len(prompt):] + [token]).finished:
-                stopped = "constraint"  # the match is complete: no forward pass for a token we will not use
-                break
-            if len(work.ids) + 1 > wrapper.context_length:
-                stopped = "context"
-                break
-            if i + 1 < int(n):  # the last token needs no forward pass
-                work.extend([token])
-    return GenerationResult(tuple(prompt), tuple(out), stopped)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from explorer.engine.sae.base import Sae, ordinary_rows
 from explorer.engine.sae.feature_index import INDEX_FILE, TopContexts, write_index
 from explorer.engine.sae.hooks import capture_batch
-from explorer.engine.sae.saelens import CFG_FILE, WEIGHTS_FILE, save_saelens
+from explorer.engine.sae.formats.saelens import CFG_FILE, WEIGHTS_FILE, save_saelens
 from explorer.errors import InputError
 
 STATE_VERSION = 1
@@ -298,11 +298,11 @@ class Trainer:
         self.progress = progress or Progress()
         torch.manual_seed(settings.seed)
         if settings.corpus:
-            from explorer.engine.sae.train_data import CorpusSource
+            from explorer.engine.sae.training.data import CorpusSource
 
             self.source = CorpusSource(wrapper, list(settings.corpus), settings.context, settings.seed)
         else:
-            from explorer.engine.sae.train_data import SampledSource
+            from explorer.engine.sae.training.data import SampledSource
 
             self.source = SampledSource(wrapper, settings.context, settings.seed)
         self.model = TrainableSae(self.d, settings.width, settings.kind, settings.k, settings.seed)

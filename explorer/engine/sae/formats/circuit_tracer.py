@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.engine.sae.base import Sae, SaeLoadError, expect_shape, require
-from explorer.engine.sae.files import read_safetensors, read_yaml
+from explorer.engine.sae.formats.files import read_safetensors, read_yaml
 
 
 def find_config(path: Path) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from explorer.engine.sae.base import Sae, SaeLoadError
-from explorer.engine.sae.clt import CrossLayerTranscoder
-from explorer.engine.sae.files import safetensors_keys
+from explorer.engine.sae.formats.clt import CrossLayerTranscoder
+from explorer.engine.sae.formats.files import safetensors_keys
 
 FORMATS = ("saelens", "gemma_scope", "gemma_scope_2", "circuit_tracer", "circuit_tracer_clt", "sparsify")
 
@@ -86,25 +86,25 @@ def load_sae(path: Path, *, format: str | None = None, layer: int | None = None,
     if fmt not in FORMATS:
         raise SaeLoadError(f'Unknown SAE format "{fmt}"; use one of {", ".join(FORMATS)}.')
     if fmt == "saelens":
-        from explorer.engine.sae.saelens import load_saelens
+        from explorer.engine.sae.formats.saelens import load_saelens
 
         return load_saelens(path if path.is_dir() else path.parent, hook=hook)
     if fmt == "sparsify":
-        from explorer.engine.sae.sparsify import load_sparsify
+        from explorer.engine.sae.formats.sparsify import load_sparsify
 
         return load_sparsify(path if path.is_dir() else path.parent, hook=hook)
     if fmt == "gemma_scope":
-        from explorer.engine.sae.gemma_scope import load_gemma_scope
+        from explorer.engine.sae.formats.gemma_scope import load_gemma_scope
 
         return load_gemma_scope(path / "params.npz" if path.is_dir() else path, hook=hook, where=where, layer=layer)
     if fmt == "gemma_scope_2":
-        from explorer.engine.sae.gemma_scope_2 import load_gemma_scope_2
+        from explorer.engine.sae.formats.gemma_scope_2 import load_gemma_scope_2
 
         return load_gemma_scope_2(path / "params.safetensors" if path.is_dir() else path, hook=hook,
                                   where=where, layer=layer)
     if fmt == "circuit_tracer_clt":
         return CrossLayerTranscoder(path if path.is_dir() else path.parent, hook=hook)
-    from explorer.engine.sae.circuit_tracer import load_circuit_tracer
+    from explorer.engine.sae.formats.circuit_tracer import load_circuit_tracer
 
     if path.is_dir():
         if layer is None:

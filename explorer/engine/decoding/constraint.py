@@ -259,7 +259,7 @@ MAX_REGEX_FILE_BYTES = 1 << 20
 
 def read_regex_file(path: str | Path) -> str:
     """The regex in a file (e.g. prompts/date.regex): its first non-empty line that is not a # comment."""
-    from explorer.io.reading import read_input_text
+    from explorer.inputs import read_input_text
 
     p = Path(path)
     if not p.exists():
