@@ -59,12 +59,11 @@ def rollout_row(mean: torch.Tensor, t: int) -> torch.Tensor:
     return row
 
 
-def causal_row_error(weights: torch.Tensor) -> tuple[float, float]:
-    """(max |row sum - 1|, max mass above the diagonal) of ``[..., n, n]`` attention matrices."""
-    w = weights.double()
-    row_err = float((w.sum(-1) - 1.0).abs().max())
-    future = float(torch.triu(w, diagonal=1).abs().max()) if w.shape[-1] > 1 else 0.0
-    return row_err, future
+def query_row_error(rows: torch.Tensor, t: int) -> tuple[float, float]:
+    """(max |row sum - 1|, max mass on keys after ``t``) of the attention rows ``[..., n]`` of query ``t``."""
+    w = rows.double()
+    future = float(w[..., t + 1 :].abs().max()) if w.shape[-1] > t + 1 else 0.0
+    return float((w.sum(-1) - 1.0).abs().max()), future
 
 
 class AttentionMode:
@@ -85,7 +84,7 @@ class AttentionMode:
         cap = attentions(ctx, t, heads=head_view)
         n_blocks, n_heads = cap.mean.shape[0], cap.n_heads
         # Checked on the rows this view reads (the cursor's row of every block), not the whole matrix.
-        mean_err, mean_future = causal_row_error(cap.mean[:, t : t + 1, :])
+        mean_err, mean_future = query_row_error(cap.mean[:, t], t)
         checks = {"attention_row_sum_error": mean_err, "attention_future_mass": mean_future}
         # Per-block readouts of the cursor's head-averaged row, for the plot.
         rows_mean = cap.mean[:, t, : t + 1].double()  # [L, t+1]
@@ -94,8 +93,7 @@ class AttentionMode:
                   "attention_to_self": rows_mean[:, t].tolist()}
         if method == "rollout":
             row = rollout_row(cap.mean, t)  # [n]
-            r_err = float((row.sum() - 1.0).abs())
-            r_future = float(row[t + 1 :].abs().max()) if t + 1 < n else 0.0
+            r_err, r_future = query_row_error(row, t)
             checks.update(rollout_row_sum_error=r_err, rollout_future_mass=r_future)
             what = (f"Attention rollout (Abnar & Zuidema 2020): heads averaged, residual 0.5·I, rows "
                     f"re-normalised, all {n_blocks} blocks multiplied")

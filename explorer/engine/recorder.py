@@ -296,11 +296,13 @@ class Recorder:
                 self.lens.append(torch.full((resid.shape[0], n), float("nan"), dtype=torch.float64))
             grid = self.lens.data  # [L+1, capacity]
             ids = torch.tensor(self.trace.ids, dtype=torch.long)
-            for layer in layers:
-                todo = torch.nonzero(torch.isnan(grid[layer, 1:n]))[:, 0] + 1  # token indices still missing
-                for s in range(0, len(todo), LENS_ROWS):
-                    cols = todo[s : s + LENS_ROWS]
-                    z = lens_logits(self.w, resid[layer, cols - 1]).double()  # [chunk, V]
-                    grid[layer, cols] = torch.log_softmax(z, dim=-1).gather(-1, ids[cols, None])[:, 0].exp()
+            rows = torch.tensor(sorted(set(int(l) for l in layers)), dtype=torch.long)
+            missing = torch.isnan(grid[rows, 1:n]).nonzero()  # [m, 2]: (row of ``rows``, token - 1)
+            layer_idx, token = rows[missing[:, 0]], missing[:, 1] + 1
+            # All missing (layer, token) pairs in shared matmuls: one unembedding weight read per chunk.
+            for s in range(0, len(token), LENS_ROWS):
+                li, ti = layer_idx[s : s + LENS_ROWS], token[s : s + LENS_ROWS]
+                z = lens_logits(self.w, resid[li, ti - 1]).double()  # [chunk, V]
+                grid[li, ti] = torch.log_softmax(z, dim=-1).gather(-1, ids[ti, None])[:, 0].exp()
             self._enforce_budget()
             return grid[list(layers), :n].clone()
