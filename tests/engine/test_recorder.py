@@ -152,3 +152,16 @@ def test_bundled_model_records_equal_capture(bundled_wrapper):
     twin.extend([314])
     assert_matches_capture(wrapper, trace)
     assert_matches_capture(wrapper, twin)
+
+
+def test_row_stats_in_blocks_equal_one_block():
+    """Blocking the softmax temporaries (memory) changes no number."""
+    from explorer.engine import stats
+
+    torch.manual_seed(0)
+    logits = torch.randn(stats.STATS_ROWS * 3 + 5, 300) * 4  # [53, 300]
+    logits[2, 7] = float("-inf")
+    whole = stats._block_stats(logits, 20)
+    blocked = stats.row_stats(logits)
+    for name in stats.RowStats.__dataclass_fields__:
+        assert torch.equal(getattr(whole, name), getattr(blocked, name)), name
