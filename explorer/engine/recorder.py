@@ -64,7 +64,7 @@ def recorder_for(wrapper, ids) -> "Recorder | None":
     """The recorder of a live trace holding exactly ``ids``, or None (then the capture pass runs)."""
     target = [int(t) for t in ids]
     for trace in list(model_records(wrapper).traces):
-        if trace.ids == target:
+        if trace.recorder.enabled and trace.ids == target:
             return trace.recorder
     return None
 
@@ -72,7 +72,9 @@ def recorder_for(wrapper, ids) -> "Recorder | None":
 class Recorder:
     """The records of one Trace (see the module docstring). Created by the Trace itself."""
 
-    def __init__(self, trace) -> None:
+    def __init__(self, trace, *, enabled: bool = False) -> None:
+        self.enabled = enabled
+        """False for work traces (generation, comparison): they never record and are never looked up."""
         self.trace = weakref.proxy(trace)
         self.w = trace.w
         self.shared = model_records(self.w)
@@ -116,7 +118,7 @@ class Recorder:
 
     def copy_into(self, trace) -> "Recorder":
         """A recorder for ``trace`` (a clone of this one's trace) holding copies of these records."""
-        other = Recorder(trace)
+        other = Recorder(trace, enabled=self.enabled)
         other.buffers = {k: {name: b.copy() for name, b in g.items()} for k, g in self.buffers.items()}
         other.lens = self.lens.copy() if self.lens is not None else None
         other._enforce_budget()
@@ -145,6 +147,9 @@ class Recorder:
         A kind whose records do not reach ``first`` is dropped (filled by a full pass when a
         mode asks); an empty trace starts every armed kind.
         """
+        if not self.enabled:
+            yield
+            return
         if first == 0:
             self.clear()
             self.buffers = {k: self._new_group(k) for k in sorted(self.shared.kinds)}

@@ -247,7 +247,7 @@ class Session:
             if n > best_len:
                 best, best_len = other, n
         if best is None:
-            return Trace(self.wrapper)
+            return Trace(self.wrapper, record=True)  # research modes read what its steps record
         trace = best.clone()
         trace.sync(ids[:best_len])
         return trace

@@ -30,7 +30,8 @@ RECENT_ROWS = 8  # full logits rows kept for the last positions (a pop then cost
 class Trace:
     """The cached computation of one token sequence. Not thread-safe: callers hold ``wrapper.lock``."""
 
-    def __init__(self, wrapper: ModelWrapper) -> None:
+    def __init__(self, wrapper: ModelWrapper, *, record: bool = False) -> None:
+        """``record=True``: the forwards record what the research modes read (the app's prompts, not work traces)."""
         self.w = wrapper
         self.ids: list[int] = []
         self.cache = wrapper.new_cache()
@@ -47,7 +48,7 @@ class Trace:
         self.actual_rank: list[int | None] = []
         self._rows: OrderedDict[int, torch.Tensor] = OrderedDict()  # position -> logits [vocab]
         self.forward_calls = 0  # counted for tests and the benchmark
-        self.recorder = Recorder(self)  # what the research modes read, recorded by these forwards
+        self.recorder = Recorder(self, enabled=record)  # what the research modes read, recorded by these forwards
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -143,7 +144,7 @@ class Trace:
             self._rows[n - 1] = logits[-1].clone()
 
     def reset(self) -> None:
-        self.__init__(self.w)
+        self.__init__(self.w, record=self.recorder.enabled)
 
     def sync(self, target: list[int] | tuple[int, ...]) -> None:
         """Make this trace hold exactly ``target``: keep the common prefix, crop, extend."""

@@ -67,7 +67,7 @@ def test_random_walk_matches_capture(wrapper):
     model_records(wrapper).kinds.update({RESID, SUBLAYERS, ATTENTION})
     rng = random.Random(0)
     vocab = wrapper.vocab_size
-    traces = [Trace(wrapper)]
+    traces = [Trace(wrapper, record=True)]
     traces[0].extend([1] + [rng.randrange(4, vocab) for _ in range(5)])
     calls = _count_model_calls(wrapper)
     for step in range(40):
@@ -91,7 +91,7 @@ def test_random_walk_matches_capture(wrapper):
 
 
 def test_arming_late_fills_once_then_steps_incrementally(wrapper):
-    trace = Trace(wrapper)
+    trace = Trace(wrapper, record=True)
     trace.extend([1, 5, 6, 7, 8, 9])
     calls = _count_model_calls(wrapper)
     rec = recorder_for(wrapper, trace.ids)
@@ -107,7 +107,7 @@ def test_arming_late_fills_once_then_steps_incrementally(wrapper):
 
 def test_records_survive_a_reset_and_views_survive_a_pop(wrapper):
     model_records(wrapper).kinds.add(RESID)
-    trace = Trace(wrapper)
+    trace = Trace(wrapper, record=True)
     trace.extend([1, 5, 6, 7])
     view = recorder_for(wrapper, trace.ids).residual_capture(sublayers=False, logit_positions=(3,)).resid
     kept = view.clone()
@@ -125,7 +125,7 @@ def test_memory_bound_holds_under_a_long_random_walk(tiny_llama, tiny_tokenizer)
     set_budget(wrapper, budget)
     model_records(wrapper).kinds.update({RESID, SUBLAYERS, ATTENTION})
     rng = random.Random(1)
-    traces = [Trace(wrapper), Trace(wrapper)]
+    traces = [Trace(wrapper, record=True), Trace(wrapper, record=True)]
     for t in traces:
         t.extend([1, 5])
     for _ in range(2000):
@@ -139,11 +139,20 @@ def test_memory_bound_holds_under_a_long_random_walk(tiny_llama, tiny_tokenizer)
     assert sum(t.recorder.nbytes for t in traces) <= budget
 
 
+def test_work_traces_do_not_record(wrapper):
+    """Generation and comparison traces (record=False) stay empty and are never read by a mode."""
+    model_records(wrapper).kinds.update({RESID, ATTENTION})
+    work = Trace(wrapper)
+    work.extend([1, 5, 6])
+    assert work.recorder.nbytes == 0
+    assert recorder_for(wrapper, [1, 5, 6]) is None
+
+
 @pytest.mark.integration
 def test_bundled_model_records_equal_capture(bundled_wrapper):
     wrapper = bundled_wrapper
     model_records(wrapper).kinds.update({RESID, SUBLAYERS, ATTENTION})
-    trace = Trace(wrapper)
+    trace = Trace(wrapper, record=True)
     trace.extend(wrapper.encode("The capital of France is"))
     for tok in (12366, 28, 260):
         trace.extend([tok])
@@ -165,3 +174,31 @@ def test_row_stats_in_blocks_equal_one_block():
     blocked = stats.row_stats(logits)
     for name in stats.RowStats.__dataclass_fields__:
         assert torch.equal(getattr(whole, name), getattr(blocked, name)), name
+
+
+def test_session_modes_read_the_records_after_appends(tiny_session):
+    """In a research mode, appends cost no capture pass: the modes read what the steps recorded."""
+    from explorer.analyses.base import AnalysisContext
+    from explorer.analyses.cache import ResultCache, compute_mode
+    from explorer.analyses.registry import get_analysis
+
+    cache = ResultCache()
+    session = tiny_session
+    modes = [get_analysis(m) for m in ("attention", "hidden_similarity", "residual", "layer_correlation")]
+
+    def fill_all():
+        view = session.compute()
+        for mode in modes:
+            compute_mode(mode, AnalysisContext(view=view, wrapper=session.wrapper, cursor=len(view.ids) - 1), cache)
+
+    fill_all()
+    rec = recorder_for(session.wrapper, session.current.ids)
+    first_rebuilds = rec.rebuilds
+    for tok in (5, 6, 7):
+        session.append(tok)
+        fill_all()
+    session.pop()
+    fill_all()
+    assert cache.capture_builds == 0  # the fallback capture pass never ran
+    assert recorder_for(session.wrapper, session.current.ids).rebuilds == first_rebuilds
+    model_records(session.wrapper).kinds.clear()  # the wrapper is shared by other tests: disarm
