@@ -49,8 +49,11 @@ def assert_matches_capture(wrapper, trace: Trace) -> None:
     got = rec.residual_capture(sublayers=True, logit_positions=positions)
     want = capture_residuals(wrapper, ids, sublayers=True, logit_positions=positions)
     for name in ("resid", "attn_out", "mlp_out", "resid_mid", "logits"):
-        diff = (getattr(got, name) - getattr(want, name)).abs().max()
-        assert float(diff) <= TOL, (name, float(diff))
+        # Absolute 1e-4 on unit-scale values; SmolLM2's residual reaches |x| ~ 10², where float32
+        # rounding of a cached vs a whole-prompt pass alone is ~1e-6 relative, so the bound scales.
+        scale = max(1.0, float(getattr(want, name).abs().max()))
+        diff = float((getattr(got, name) - getattr(want, name)).abs().max())
+        assert diff <= TOL * scale, (name, diff, scale)
     att = rec.attention_capture(len(ids) - 1)
     eager = capture_attentions(wrapper, ids)
     assert float((att.mean - eager.mean).abs().max()) <= TOL
