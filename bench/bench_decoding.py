@@ -38,7 +38,7 @@ def measure(threads: int, runs: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    from explorer.engine import constraint as C
+    from explorer.engine.decoding import constraint as C
     from explorer.engine.decoding.beam import beam_search
     from explorer.engine.decoding.generate import generate_tokens
     from explorer.engine.decoding.pipeline import DecodingSettings, SeededSampler, lab_view, process_logits

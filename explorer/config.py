@@ -38,6 +38,14 @@ class ModelSection:
     """"auto" (CUDA > MPS > CPU), "cpu", "cuda", "cuda:1", "mps", or "multi" for device_map="auto"."""
     bf16: bool = False
     """Load the weights in bfloat16 (same as --bf16)."""
+    served_model: str = ""
+    """With name = "openai+http://HOST:PORT/v1": the model name on the server ("" = the only one it serves)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable that holds the server's API key (the key itself is never written here)."""
+    tokenizer: str = ""
+    """Served model's tokenizer: "bundled", a .gguf file, a local directory or a hub id ("" = the served name)."""
+    timeout: float = 60.0
+    """Seconds one request to a server may take before it is retried, then reported."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ def run_tui(args: argparse.Namespace) -> int:
 
         saved, notices = resume(args.resume)  # a damaged file: set aside, a fresh session, a note
     seed = args.seed if args.seed is not None else (saved.seed if saved else int(time.time()) % 2**31)
-    _precheck_model(cfg.model.name)
+    remote_engine = _open_remote(cfg)  # a served model is checked (and connected) before the screen opens
+    if remote_engine is None:
+        _precheck_model(cfg.model.name)
     from explorer.commands.compare_args import compare_request_from_args
 
     compare = compare_request_from_args(args)
@@ -42,7 +44,8 @@ def run_tui(args: argparse.Namespace) -> int:
     def loader(progress):
         from explorer.engine.session_builder import build_session
 
-        session = build_session(cfg, progress=progress, prompt_file=prompt_file, saved=saved, seed=seed)
+        session = build_session(cfg, progress=progress, prompt_file=prompt_file, saved=saved, seed=seed,
+                                engine=remote_engine)
         if compare is not None:
             attach_comparison(session, compare, progress=progress)
         progress("Computing the first step…")
@@ -53,6 +56,21 @@ def run_tui(args: argparse.Namespace) -> int:
     app = ExplorerApp(loader=loader, layer_prob=args.layer_prob, cross_layer=args.cross_layer, notices=notices)
     app.run()
     return app.return_code or 0
+
+
+def _open_remote(cfg):
+    """The RemoteEngine of ``--model openai+http://...`` (every check done), or None for a local model."""
+    from explorer.engine.remote import is_remote_source
+
+    if not is_remote_source(cfg.model.name):
+        return None
+    import sys
+
+    from explorer.engine.session_builder import remote_options
+    from explorer.engine.remote.open import open_remote_engine
+
+    return open_remote_engine(cfg.model.name, **remote_options(cfg),
+                              progress=lambda m: print(m, file=sys.stderr, flush=True))
 
 
 def _precheck_model(name: str) -> None:

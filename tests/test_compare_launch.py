@@ -7,7 +7,8 @@ import pytest
 from explorer.cli import tui_parser
 from explorer.commands.compare_args import compare_request_from_args
 from explorer.config import Config, DisplaySection, ModelSection, PromptSection
-from explorer.launch import attach_comparison, build_session
+from explorer.engine.session_builder import build_session
+from explorer.launch import attach_comparison
 
 
 @pytest.fixture(scope="module")

@@ -76,3 +76,6 @@ def test_shipped_sae_through_the_default_config(capsys):
     assert 1 <= data["l0"] <= 32 and len(data["features"]) == min(10, data["l0"])
     assert 0.0 <= data["fvu"] < 2.0
     assert all(f["label"] for f in data["features"])  # the feature index labels every active feature
+    ref = data["reference_variance"]  # stored with the shipped SAE
+    assert ref["value"] > 0 and ref["tokens"] > 1000 and "held-out" in ref["source"]
+    assert data["reference_fvu"] == pytest.approx(data["sq_error"] / ref["value"], rel=1e-6)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
-from explorer.analyses.support import LN2, attentions, choice_param, int_param, ranked
+from explorer.analyses.support import LN2, attentions, block_layers, choice_param, heads_or_mean, int_param, ranked
 
 METHODS = {"rollout": "rollout", "raw": "raw"}
 
@@ -70,10 +70,15 @@ class AttentionMode:
     name = "attention"
     label = "Attention"
     lazy = True
+    requires = frozenset({"attention"})
     params = (
-        ParamSpec("method", "rollout (all blocks, residual 0.5·I) or raw (one block)", ("rollout", "raw"), "rollout"),
-        ParamSpec("layer", "block for raw attention (0-based, negative from the end)", (), -1),
-        ParamSpec("head", "query head for raw attention; none = mean over heads", (), None),
+        ParamSpec("method", "rollout (all blocks, residual 0.5·I) or raw (one block)", ("rollout", "raw"), "rollout",
+                  keys=("m",)),
+        # A layer or head belongs to raw attention, so choosing one switches rollout to raw.
+        ParamSpec("layer", "block for raw attention (0-based, negative from the end)", (), -1,
+                  keys=("<", ">"), options=block_layers, sets=(("method", "raw"),)),
+        ParamSpec("head", "query head for raw attention; none = mean over heads", (), None,
+                  keys=("{", "}"), options=heads_or_mean, sets=(("method", "raw"),), wrap=True),
     )
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:

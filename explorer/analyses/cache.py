@@ -12,10 +12,12 @@ Textual or Rich.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
-from explorer.analyses.base import Analysis, AnalysisContext, ModeResult
+from explorer.analyses.base import Analysis, AnalysisContext, ModeResult, missing_capabilities
+from explorer.errors import AnalysisUnavailable
 
 DEFAULT_CAPTURES = 2
 """Captures kept: at 500 tokens a residual capture of SmolLM2 is ~36 MB, with sub-layers ~140 MB."""
@@ -110,7 +112,9 @@ def compute_mode(analysis: Analysis, ctx: AnalysisContext, cache: ResultCache | 
     """Compute a mode for the context, through the cache when the mode is lazy.
 
     Call it from a worker thread for lazy modes (they run the model under ``wrapper.lock``).
-    AnalysisUnavailable and InputError propagate: the caller shows their sentence.
+    AnalysisUnavailable and InputError propagate: the caller shows their sentence (also when the
+    engine lacks a capability the mode ``requires``); engine.cancel.Cancelled propagates when
+    ``ctx.should_stop`` asked the computation to stop.
 
     Args:
         analysis: a mode from ``ANALYSES``.
@@ -120,8 +124,11 @@ def compute_mode(analysis: Analysis, ctx: AnalysisContext, cache: ResultCache | 
     Returns:
         The ModeResult.
     """
+    missing = missing_capabilities(analysis, ctx.wrapper)
+    if missing:
+        raise AnalysisUnavailable(f"Not available from this engine: needs {', '.join(missing)}.")
     if cache is not None and ctx.cache is not cache:
-        ctx = AnalysisContext(view=ctx.view, wrapper=ctx.wrapper, cursor=ctx.cursor, params=ctx.params, cache=cache)
+        ctx = replace(ctx, cache=cache)
     if not analysis.lazy or cache is None:
         return analysis.compute(ctx)
     key = result_key(analysis, ctx)

@@ -23,8 +23,9 @@ class DivergenceMode:
     name = "divergence"
     label = "Divergence"
     lazy = False
+    requires = frozenset({"full_logits"})  # KL over the whole vocabulary of both models
     params = (ParamSpec("by", "colour by KL(A‖B) of the distribution each token was drawn from, or by "
-                              "log p_A − log p_B of the token itself", ("kl", "logp"), "kl"),)
+                              "log p_A − log p_B of the token itself", ("kl", "logp"), "kl", keys=("m",)),)
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         cmp = ctx.params.get("comparison")

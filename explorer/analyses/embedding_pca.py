@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from explorer.analyses.base import AnalysisContext, ModeResult
+from explorer.analyses.base import AnalysisContext, ModeResult, Scatter
 from explorer.engine.capture import input_embeddings
 
 
@@ -39,6 +39,7 @@ class EmbeddingPcaMode:
     name = "embedding_pca"
     label = "Embedding PCA"
     lazy = True
+    requires = frozenset({"hidden_states"})
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         n = len(ctx.view.ids)
@@ -55,5 +56,6 @@ class EmbeddingPcaMode:
                     f"tokens, {ratios[0]:.1%} of the variance): purple −{bound:.3g} → green +{bound:.3g}."),
             details=(f"explained variance: PC1 {ratios[0]:.1%}, PC2 {ratios[1]:.1%}",
                      "scatter: x = PC1, y = PC2, one labelled point per token"),
+            scatter=Scatter(f"PC1 {ratios[0]:.0%}, PC2 {ratios[1]:.0%}", coords.tolist()),
             extra={"coords": coords.tolist(), "explained_variance_ratio": ratios},
         )

@@ -16,6 +16,8 @@ class EnergyMode:
     name = "energy"
     label = "Energy"
     lazy = False
+    requires = frozenset({"full_logits"})
+    value_in_cursor_line = False  # the cursor line shows p, H and E already
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         values = tuple(t.energy for t in ctx.view.tokens)

@@ -13,6 +13,8 @@ class EntropyMode:
     name = "entropy"
     label = "Entropy"
     lazy = False
+    requires = frozenset({"full_logits"})
+    value_in_cursor_line = False  # the cursor line shows p, H and E already
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         values = tuple(t.entropy_bits for t in ctx.view.tokens)

@@ -17,6 +17,7 @@ class GuidingTokensMode:
     name = "guiding_tokens"
     label = "Guiding tokens"
     lazy = True
+    requires = frozenset({"attention"})
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         t = ctx.cursor

@@ -20,7 +20,7 @@ import torch
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
 from explorer.analyses.lens import lens_at_position
-from explorer.analyses.support import int_param, residuals, token_lens_probs
+from explorer.analyses.support import int_param, residual_layers, residuals, token_lens_probs
 
 
 def _nan_to_none(row: list[float]) -> list[float | None]:
@@ -31,8 +31,10 @@ class LayerCorrelationMode:
     name = "layer_correlation"
     label = "Layer correlation"
     lazy = True
+    requires = frozenset({"hidden_states"})
     needs_flag = "layer_prob"
-    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None),)
+    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None,
+                        keys=("<", ">"), options=residual_layers),)
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         t = ctx.cursor

@@ -16,7 +16,7 @@ import math
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
 from explorer.analyses.lens import lens_at_position
-from explorer.analyses.support import int_param, residuals, token_lens_probs
+from explorer.analyses.support import int_param, residual_layers, residuals, token_lens_probs
 
 
 def _trace_prob_error(ctx: AnalysisContext, lens_final) -> float:
@@ -29,8 +29,10 @@ class LayerProbMode:
     name = "layer_prob"
     label = "Layer probability (lens)"
     lazy = True
+    requires = frozenset({"hidden_states"})
     needs_flag = "layer_prob"
-    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None),)
+    params = (ParamSpec("layer", "residual layer coloured (0 = embeddings .. L; default L//2)", (), None,
+                        keys=("<", ">"), options=residual_layers),)
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         t = ctx.cursor
@@ -62,7 +64,9 @@ class LayerProbMode:
             checks=checks,
             details=(f"Token {t} {ctx.wrapper.token_text(target).text!r}: lens at position {pos}, layers 0..{L} (plot).",
                      f"p at layer {L} = {lens.prob[-1]:.4f} (model: {ctx.view.tokens[t].prob:.4f}); {cryst_line}.",
-                     f"KL(model ‖ lens at layer {L}) = {lens.kl_last_vs_model:.2e} nats (self-check)."),
+                     f"KL(model ‖ lens at layer {L}) = {lens.kl_last_vs_model:.2e} nats (self-check).",
+                     "rank and top-1: equal logits are ordered by token id (lower id first), so ties are "
+                     "broken the same way every time."),
             extra={"layer": layer, "cursor": t, "position": pos, "target_id": target,
                    "top1_ids": lens.top1, "top1_text": top1_text, "crystallisation_layer": cryst},
         )

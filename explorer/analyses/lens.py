@@ -23,6 +23,7 @@ class LensAtPosition:
 
     prob: list[float]
     rank: list[int]
+    """1 + tokens with a higher logit + tokens with an equal logit and a lower id (ties broken by id)."""
     top1: list[int]
     entropy_bits: list[float]
     kl_from_final: list[float]
@@ -43,8 +44,11 @@ def lens_at_position(wrapper, cap: ResidualCapture, pos: int, target: int) -> Le
     final = logp[-1]
     model_logp = torch.log_softmax(cap.model_logits(pos).double(), dim=-1)  # [V]
     target_logit = z[:, target : target + 1]
-    rank = (z > target_logit).sum(-1) + 1  # [L+1]
-    top1 = z.argmax(-1)  # [L+1]
+    # Ties (equal float logits) are broken by token id, the lower id first, like argmax: deterministic,
+    # and the rank and the top-1 agree. Logits are compared as computed (float32, widened to float64).
+    lower_id = torch.arange(z.shape[-1]) < target  # [V]
+    rank = (z > target_logit).sum(-1) + ((z == target_logit) & lower_id).sum(-1) + 1  # [L+1]
+    top1 = z.argmax(-1)  # [L+1]: the first (lowest-id) maximum
     entropy = -(p * logp).sum(-1) / torch.log(torch.tensor(2.0, dtype=torch.float64))
     kl = (final.exp() * (final - logp)).sum(-1).clamp_min(0.0)
     zc = z - z.mean(-1, keepdim=True)

@@ -9,6 +9,7 @@ class PlainMode:
     name = "plain"
     label = "Plain"
     lazy = False
+    requires = frozenset()
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         return ModeResult(values=tuple(None for _ in ctx.view.tokens), legend="Plain text: no colouring.")

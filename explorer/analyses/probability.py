@@ -9,6 +9,8 @@ class ProbabilityMode:
     name = "probability"
     label = "Probability"
     lazy = False
+    requires = frozenset()
+    value_in_cursor_line = False  # the cursor line shows p, H and E already
 
     def compute(self, ctx: AnalysisContext) -> ModeResult:
         values = tuple(t.prob for t in ctx.view.tokens)

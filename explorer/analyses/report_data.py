@@ -136,7 +136,7 @@ def build_report(session, modes: Sequence[str], *, cursor: int | None = None,
               for name in modes]
     lab = None
     if decoding is not None:
-        from explorer.engine.decoding import lab_view
+        from explorer.engine.decoding.pipeline import lab_view
 
         with wrapper.lock:
             lab = _decoding_block(lab_view(wrapper, trace, decoding, next_rows))

@@ -36,23 +36,23 @@ def residuals(ctx: AnalysisContext, *, sublayers: bool = False,
     key = ("resid", ctx.wrapper.name, ids, sublayers, positions)
 
     def build() -> ResidualCapture:
-        return capture_residuals(ctx.wrapper, ids, sublayers=sublayers, logit_positions=positions)
+        return capture_residuals(ctx.wrapper, ids, sublayers=sublayers, logit_positions=positions,
+                                 should_stop=ctx.should_stop)
 
     return ctx.cache.capture(key, build) if ctx.cache is not None else build()
 
 
 def attentions(ctx: AnalysisContext, query: int, *, heads: bool = False) -> AttentionCapture:
-    """Attention weights of the prompt: head-averaged from the trace's records when there are some.
+    """Attention weights of the prompt, from the trace's records when there are some.
 
-    ``heads=True`` asks for the per-head rows of ``query`` too: they come from the eager
-    capture pass, shared through ``ctx.cache``.
+    ``heads=True`` asks for the per-head rows of ``query`` too (recomputed from the records
+    and the KV cache). Without records: the eager capture pass, shared through ``ctx.cache``.
     """
     ids = tuple(ctx.view.ids)
-    if not heads:
-        recorder = recorder_for(ctx.wrapper, ids)
-        recorded = recorder.attention_capture(query) if recorder is not None else None
-        if recorded is not None:
-            return recorded
+    recorder = recorder_for(ctx.wrapper, ids)
+    recorded = recorder.attention_capture(query, heads=heads) if recorder is not None else None
+    if recorded is not None:
+        return recorded
     key = ("attn", ctx.wrapper.name, ids, int(query))
 
     def build() -> AttentionCapture:
@@ -70,6 +70,21 @@ def token_lens_probs(ctx: AnalysisContext, cap: ResidualCapture, layers: list[in
     recorder = recorder_for(ctx.wrapper, cap.ids)
     found = recorder.lens_probs(layers) if recorder is not None else None
     return found if found is not None else actual_token_probs(ctx.wrapper, cap, layers)
+
+
+def block_layers(wrapper, _config=None, _result=None) -> list[int]:
+    """Option values of a block index: 0 .. L-1."""
+    return list(range(wrapper.n_layers))
+
+
+def residual_layers(wrapper, _config=None, _result=None) -> list[int]:
+    """Option values of a residual layer: 0 (embeddings) .. L."""
+    return list(range(wrapper.n_layers + 1))
+
+
+def heads_or_mean(wrapper, _config=None, _result=None) -> list[int | None]:
+    """Option values of an attention head: None (mean over heads), then 0 .. H-1."""
+    return [None] + list(range(int(getattr(wrapper.config, "num_attention_heads", 1))))
 
 
 def int_param(ctx: AnalysisContext, key: str, default: int, count: int, what: str) -> int:
@@ -121,3 +136,18 @@ def ranked(ctx: AnalysisContext, scores: dict[int, float], top: int = 10) -> tup
              "score": scores[i]} for i in order]
     lines = [f"{r + 1:>2}. #{i:<4} {token_label(ctx, i):<16} {scores[i]:.4g}" for r, i in enumerate(order[:top])]
     return rows, lines
+
+
+STATES = {"pre_norm": "pre_norm", "pre": "pre_norm", "post_norm": "post_norm", "post": "post_norm"}
+STATE_HELP = ("pre_norm: the residual before the final norm (default); post_norm: after it, as transformers' "
+              "hidden_states[-1] / last_hidden_state")
+
+
+@torch.inference_mode()
+def final_normed(ctx: AnalysisContext, resid: torch.Tensor) -> torch.Tensor:
+    """The model's final norm applied to residual vectors ``[..., d]`` (statistics per vector), float32 CPU."""
+    from explorer.engine.capture import model_parts
+
+    param = next(ctx.wrapper.model.parameters())
+    with ctx.wrapper.lock:
+        return model_parts(ctx.wrapper).final_norm(resid.to(device=param.device, dtype=param.dtype)).float().cpu()

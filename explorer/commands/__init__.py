@@ -3,6 +3,8 @@
 Each module has NAME, HELP, ``add_arguments(parser)`` and ``run(args) -> int``.
 """
 
-from explorer.commands import analyze, beam, cache, compare, config_show, logprobs, next_token, report, sae, serve, tree
+from explorer.commands import (analyze, beam, cache, compare, config_show, intervene, logprobs, next_token, patch,
+                               report, sae, serve, steer_vector, tree)
 
-COMMANDS = [next_token, analyze, tree, logprobs, beam, sae, compare, report, serve, config_show, cache]
+COMMANDS = [next_token, analyze, tree, logprobs, beam, sae, compare, intervene, patch, steer_vector, report, serve,
+            config_show, cache]

@@ -14,7 +14,8 @@ import json
 import math
 
 from explorer.commands.common import (add_model_arguments, add_prompt_arguments, check_input_early,
-                                      config_from_args, open_session, progress, prompt_ids_from_args)
+                                      config_from_args, open_session, progress, prompt_ids_from_args,
+                                      require_capabilities)
 from explorer.commands.compare_args import add_compare_arguments, compare_request_from_args
 from explorer.errors import InputError
 from explorer.schema import ANALYZE_SCHEMA_VERSION
@@ -35,13 +36,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head", type=int, default=None, metavar="H", help="attention head for --method raw (default: mean)")
     p.add_argument("--method", default=None, metavar="M",
                    help="attention: rollout | raw; attribution: integrated_gradients (ig) | saliency | input_x_gradient (ixg)")
-    p.add_argument("--steps", type=int, default=None, metavar="N", help="integrated-gradients steps (default 50)")
+    p.add_argument("--quadrature", default=None, metavar="Q",
+                   help="integrated gradients: adaptive (default) | gauss_legendre")
+    p.add_argument("--budget", type=int, default=None, metavar="N",
+                   help="integrated gradients, adaptive: most gradient evaluations (default 400)")
+    p.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="integrated gradients, gauss_legendre: nodes (default 50)")
     p.add_argument("--baseline", default=None, metavar="B", help="integrated-gradients baseline: zero | pad | eos")
     p.add_argument("--reduction", default=None, metavar="R", help="attribution per-token reduction: sum | l2")
+    p.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="residual: contribution threshold τ (default 0.02); smaller shares are zeroed, the rest renormalised")
+    p.add_argument("--state", default=None, metavar="S",
+                   help="local_bias, hidden_similarity: pre_norm (default) | post_norm (after the final norm)")
     p.add_argument("--free-first", action="store_true",
                    help="integrated gradients: interpolate the first token too (default: it stays fixed, BOS/attention sink)")
     p.add_argument("--no-refine", action="store_true",
-                   help="integrated gradients: keep --steps even when the completeness error is above 2 %%")
+                   help="integrated gradients, gauss_legendre: keep --steps even when the completeness error is above 2 %%")
     p.add_argument("--by", default=None, metavar="X",
                    help="divergence: kl (KL(A‖B) of each token's distribution) | logp (log p_A − log p_B)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -50,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _params(args: argparse.Namespace) -> dict:
-    keys = ("layer", "head", "method", "steps", "baseline", "reduction", "by")
+    keys = ("layer", "head", "method", "quadrature", "budget", "steps", "baseline", "reduction", "threshold", "state", "by")
     params = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.free_first:
         params["fix_first"] = False
@@ -90,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     request = compare_request_from_args(args)
     session = open_session(args, cfg)
+    # Modes read only the per-token log-probabilities (plain, probability) or need the model's
+    # internals; a mode may declare its needs in ``requires``.
+    needed = getattr(analysis, "requires", None)
+    if needed is None:
+        needed = set() if analysis.name in ("plain", "probability") else {"full_logits", "hidden_states"}
+    require_capabilities(session.wrapper, needed, f"The {analysis.name} mode")
     ids = prompt_ids_from_args(args, session)
     session.replace_ids(ids)
     if request is not None:  # model B steps beside A (the divergence mode reads the comparison)
@@ -112,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = dict(params)
     if session.comparison is not None:
         inputs["comparison"] = session.comparison.view(session)
-    ctx = AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=inputs)
+    flags = frozenset({"cross_layer"}) if getattr(args, "cross_layer", False) else frozenset()
+    ctx = AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=inputs, config=cfg, flags=flags)
     result = compute_mode(analysis, ctx, ResultCache(cfg.display.cache_size))
     data = result_json(analysis, view, session.wrapper, cursor, params, result)
     if args.json:

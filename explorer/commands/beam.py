@@ -10,7 +10,8 @@ import argparse
 import json
 
 from explorer.commands.common import (add_model_arguments, add_prompt_arguments, check_input_early,
-                                      open_session, progress, prompt_ids_from_args)
+                                      open_session, progress, prompt_ids_from_args,
+                                      require_capabilities)
 
 NAME = "beam"
 HELP = "run beam search from a prompt and show every step (beams, scores, dropped beams, winner)"
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     _check(args.num_beams, args.length_penalty, args.max_new_tokens, args.early_stopping)  # before the model loads
     check_input_early(args)
     session = open_session(args)
+    require_capabilities(session.wrapper, {"full_logits"}, "Beam search")
     ids = prompt_ids_from_args(args, session)
     from explorer.engine.decoding.beam import beam_search
 

@@ -14,12 +14,19 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """--config, --model, --device, --bf16, --seed: the same flags for the app and every command."""
     g = p.add_argument_group("model")
     g.add_argument("--config", metavar="FILE", help="configuration file (default: config.toml)")
-    g.add_argument("--model", metavar="NAME", help='"bundled", a hub repo id, a local directory or a .gguf file')
+    g.add_argument("--model", metavar="NAME", help='"bundled", a hub repo id, a local directory, a .gguf file or openai+http://HOST:PORT/v1 (a server)')
     g.add_argument("--device", metavar="DEV",
                    help="auto (default: CUDA > MPS > CPU), cpu, cuda, cuda:N, mps, or multi (device_map=auto)")
     g.add_argument("--bf16", action="store_true", help="load the weights in bfloat16")
+    add_remote_arguments(g)
     g.add_argument("--seed", type=int, default=None,
                    help="random seed for sampling (the app: time-based by default, shown in the status bar; commands: 0)")
+
+
+def add_remote_arguments(g) -> None:
+    """Flags of a served model (--model openai+http://HOST:PORT/v1)."""
+    g.add_argument("--served-model", metavar="NAME", help="model name on the server (default: the only one it serves)")
+    g.add_argument("--tokenizer", metavar="NAME", help='tokenizer of a served model: "bundled", a .gguf, a directory or a hub id')
 
 
 def add_prompt_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,6 +50,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         changes["device"] = args.device
     if getattr(args, "bf16", False):
         changes["bf16"] = True
+    if getattr(args, "served_model", None):
+        changes["served_model"] = args.served_model
+    if getattr(args, "tokenizer", None):
+        changes["tokenizer"] = args.tokenizer
     if changes:
         import dataclasses
 
@@ -84,3 +95,12 @@ def open_session(args: argparse.Namespace, cfg: Config | None = None):
 
     seed = args.seed if getattr(args, "seed", None) is not None else 0
     return build_session(cfg or config_from_args(args), progress=progress, seed=seed)
+
+
+def require_capabilities(engine, needed, what: str) -> None:
+    """Refuse, in one sentence, a command the engine cannot run (a served model has no internals)."""
+    from explorer.engine.interface import missing_capabilities, unavailable_message
+
+    missing = missing_capabilities(engine, set(needed))
+    if missing:
+        raise InputError(f"{what}: {unavailable_message(missing)}")

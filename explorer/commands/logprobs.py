@@ -2,7 +2,8 @@
 
 Greedy by default, ``--sample --seed N`` for a replayable sampled run; ``--guide TEXT`` forces
 a prefix after a blank line (the notebook's guided generation) and generation goes on after
-it. stdout gets the response and, last, one JSON line with the counts.
+it; ``--guide-tokenization`` chooses how a token crossing that blank line is scored
+(``explorer.engine.guided``) and the record says which was. stdout gets the response and, last, one JSON line with the counts.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_prompt_arguments(p)
     g = p.add_argument_group("generation")
     g.add_argument("--guide", metavar="TEXT", help="force this prefix (after a blank line), then continue")
+    g.add_argument("--guide-tokenization", choices=("separate", "joint"), default="separate",
+                   help="when a token would cross the blank line before the guide: score the prompt and the guide "
+                        "tokenized apart (separate, default) or the whole text as the tokenizer splits it (joint); "
+                        "recorded in the JSONL")
     g.add_argument("--max-new-tokens", type=int, default=100, metavar="N", help="tokens to generate (default 100)")
     g.add_argument("--top", type=int, default=5, metavar="K", help="alternatives recorded per token (1-20, default 5)")
     g.add_argument("--sample", action="store_true", help="sample at temperature 1 instead of greedy (use --seed)")
@@ -46,12 +51,18 @@ def run(args: argparse.Namespace) -> int:
     check_input_early(args)
     prompt = prompt_text_from_args(args)
 
-    from explorer.engine.decoding.generate import generate, guided_ids, logprob_record
+    from explorer.engine.decoding.generate import generate, logprob_record
+    from explorer.engine.guided import guided_input
 
     session = open_session(args)
     wrapper = session.wrapper
+    guided = None
     if args.guide is not None:
-        context, forced = guided_ids(wrapper, prompt, args.guide, chat=args.chat)
+        guided = guided_input(wrapper, prompt, args.guide, tokenization=args.guide_tokenization, chat=args.chat)
+        context, forced = guided.context, guided.forced
+        if guided.join_merges:
+            progress(f"logprobs: a token crosses the blank line before the guide; scoring the {guided.tokenization} "
+                     "tokenization (see --guide-tokenization).")
     else:
         _text, context = prompt_from_args(args, session, chat=args.chat)
         forced = []
@@ -64,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         if count[0] % 20 == 0:
             progress(f"logprobs: {count[0]} tokens")
 
+    from explorer.engine.interface import FULL_LOGITS
+
+    if FULL_LOGITS not in wrapper.capabilities:  # a served model: the server runs each step
+        from explorer.engine.remote.generate import generate_remote as generate
     t0 = time.perf_counter()
     gen = generate(wrapper, context, args.max_new_tokens, sample=args.sample, seed=seed, forced_ids=forced,
                    on_token=on_token)
@@ -72,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
              "stop_reason": gen.stop_reason}
     if args.sample:
         extra["seed"] = seed
+    if guided is not None:
+        extra.update(guided.record_fields(wrapper.decode))
     record = logprob_record(wrapper, prompt, gen.steps, top=args.top, guide=args.guide, extra=extra)
     append_jsonl(out, record)
     progress(f"Appended a record of {len(gen.steps)} tokens to {'standard output' if out == '-' else out}.")

@@ -44,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
 
         cfg = cfg.replace(display=dataclasses.replace(cfg.display, tokens_to_show=args.top))
     session = open_session(args, cfg)
+    if lab:
+        from explorer.engine.interface import FULL_LOGITS, missing_capabilities
+
+        if missing_capabilities(session.wrapper, {FULL_LOGITS}):
+            raise InputError("The decoding-lab flags need every next-token logit, which this engine (a served "
+                             "model) does not give; use them with a local model.")
     ids = prompt_ids_from_args(args, session)
     session.replace_ids(ids)
     view = session.compute()
@@ -63,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
             "prompt": session.wrapper.decode(view.ids),
             "token_ids": list(view.ids),
             "entropy_bits": view.next_entropy_bits,
+            "entropy_is_lower_bound": view.entropy_is_lower_bound,
+            "covered_mass": view.covered_mass,
             "energy": view.next_energy,
             "notes": list(view.notes),
             "candidates": candidates,
@@ -76,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if lab_result is None:
         print(f"{'rank':>4}  {'token':<24} {'id':>7}  {'prob':>8}  {'logit':>8}  {'z':>6}")
         for c in view.candidates:
-            print(f"{c.rank:>4}  {c.text.visible()[:24]:<24} {c.id:>7}  {c.prob:>8.4f}  {c.logit:>8.3f}  {c.zscore:>6.2f}")
+            print(f"{c.rank:>4}  {c.text.visible()[:24]:<24} {c.id:>7}  {c.prob:>8.4f}  {_num(c.logit, 8, 3)}  "
+                  f"{_num(c.zscore, 6, 2)}")
     else:
         step = lab_result.step
         print(f"{'rank':>4}  {'token':<24} {'id':>7}  {'prob':>8}  {'logit':>8}  {'z':>6}  {'processed':>9}  removed by")
@@ -88,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{row['rank']:>4}  {session.wrapper.token_text(row['id']).visible()[:24]:<24} {row['id']:>7}  "
                   f"{row['prob']:>8.4f}  {row['logit']:>8.3f}  {'':>6}  {row['processed_prob']:>9.4f}  "
                   f"{row['removed_by'] or ''} (banned/biased)")
-    print(f"entropy {view.next_entropy_bits:.3f} bits, energy {view.next_energy:.3f}")
+    if view.entropy_is_lower_bound:
+        print(f"entropy >= {view.next_entropy_bits:.3f} bits (lower bound: the rows cover {view.covered_mass:.2%} "
+              "of the probability mass), energy not available from this engine")
+    else:
+        print(f"entropy {view.next_entropy_bits:.3f} bits, energy {view.next_energy:.3f}")
     if lab_result is not None:
         step = lab_result.step
         print(f"decoding: {step.settings.describe()}")
@@ -107,6 +120,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"sampled (seed {session.seed}): {session.wrapper.token_text(tid).visible()!s} (id {tid}, "
                   f"processed p = {float(step.probs[tid]):.4f})")
     return 0
+
+
+def _num(x: float | None, width: int, places: int) -> str:
+    """A right-aligned number, or "n/a" where the engine has none (a served model has no logits)."""
+    return f"{'n/a':>{width}}" if x is None else f"{x:>{width}.{places}f}"
 
 
 def _lab_fields(step, token_id: int) -> dict:

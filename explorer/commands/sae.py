@@ -104,11 +104,17 @@ def _features(args: argparse.Namespace) -> int:
     pf = catalog.features(tuple(ids), layer)
     top = [{"index": j, "activation": a, "label": catalog.label(layer, j)} for j, a in pf.top(pos, args.top)]
     w = session.wrapper
+    from explorer.engine.sae.reference import stored_reference
+
+    reference = stored_reference(getattr(loaded.model, "metadata", {}))
     result = {
         "model": w.name, "prompt": w.decode(ids), "token_ids": list(ids), "layer": layer,
         "hook_in": pf.hook_in, "hook_out": pf.hook_out, "sae": loaded.describe(), "d_sae": pf.d_sae,
         "position": pos, "token": w.token_text(ids[pos]).text, "l0": int(pf.l0[pos]), "fvu": pf.fvu(pos),
         "prompt_fvu": pf.prompt_fvu, "features": top, "notes": list(pf.notes),
+        "sq_error": float(pf.sq_err[pos]),
+        "reference_fvu": float(pf.sq_err[pos]) / reference["value"] if reference else None,
+        "reference_variance": reference,
     }
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
@@ -116,7 +122,9 @@ def _features(args: argparse.Namespace) -> int:
     print(f"{result['sae']}")
     fvu = "n/a" if result["fvu"] is None else f"{result['fvu']:.3f}"
     pfvu = "n/a" if result["prompt_fvu"] is None else f"{result['prompt_fvu']:.3f}"
-    print(f"token {pos} {result['token']!r}: L0 {result['l0']}, FVU {fvu} (prompt FVU {pfvu})")
+    rfvu = "n/a (no reference variance stored)" if reference is None else f"{result['reference_fvu']:.3f}"
+    print(f"token {pos} {result['token']!r}: L0 {result['l0']}, prompt-relative FVU {fvu} (whole prompt {pfvu}), "
+          f"reference FVU {rfvu}")
     for item in top:
         print(f"  #{item['index']:<7} {item['activation']:>9.3f}  {item['label'] or ''}".rstrip())
     for note in pf.notes:

@@ -102,9 +102,15 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = build_tree(wrapper, ids, params, prompt_text=text, eos_ids=eos_ids, on_progress=on_progress,
-                            should_stop=lambda: interrupted["flag"],
-                            max_memory_bytes=None if args.max_memory is None else int(args.max_memory * 2**20))
+        if "full_logits" in wrapper.capabilities:
+            result = build_tree(wrapper, ids, params, prompt_text=text, eos_ids=eos_ids, on_progress=on_progress,
+                                should_stop=lambda: interrupted["flag"],
+                                max_memory_bytes=None if args.max_memory is None else int(args.max_memory * 2**20))
+        else:  # a served model: one request per node, a level in parallel
+            from explorer.engine.remote.tree import build_tree_remote
+
+            result = build_tree_remote(wrapper, ids, params, prompt_text=text, eos_ids=eos_ids,
+                                       on_progress=on_progress, should_stop=lambda: interrupted["flag"])
     finally:
         signal.signal(signal.SIGINT, previous)
 

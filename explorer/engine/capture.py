@@ -12,7 +12,7 @@ final norm. We read it with forward hooks on the blocks rather than from
 ``output_hidden_states``: in transformers 5 ``hidden_states[-1]`` is replaced by the
 post-final-norm ``last_hidden_state``, and a lens on it would apply the norm twice.
 
-Sub-layer outputs (hooks on the real modules, per block l):
+Sub-layer outputs (hooks on the real modules found by explorer.engine.layers, per block l):
     attn_out[l]   Llama/Qwen/Mistral: output of ``self_attn`` (o_proj);
                   Gemma 2/3: output of ``post_attention_layernorm`` (sandwich norm).
     resid_mid[l]  input of the pre-MLP norm (``post_attention_layernorm`` in Llama,
@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import torch
 
+from explorer.engine.layers import decoder_layers, is_sandwich, locate
+from explorer.engine.cancel import check
 from explorer.errors import AnalysisUnavailable
 
 
@@ -58,14 +60,17 @@ def model_parts(wrapper) -> ModelParts:
     """
     model = wrapper.model
     base = getattr(model, "model", None)
-    layers = getattr(base, "layers", None)
     norm = getattr(base, "norm", None)
+    try:
+        layers = decoder_layers(model)
+    except AnalysisUnavailable:
+        layers = None
     if layers is None or norm is None or model.get_output_embeddings() is None:
         raise AnalysisUnavailable(
             f"{type(model).__name__} does not expose its blocks and final norm the way Llama/Gemma "
             "models do, so its residual stream cannot be read."
         )
-    sandwich = hasattr(layers[0], "post_feedforward_layernorm") and hasattr(layers[0], "pre_feedforward_layernorm")
+    sandwich = is_sandwich(layers[0])
     return ModelParts(
         layers=list(layers), final_norm=norm, lm_head=model.get_output_embeddings(),
         embed=model.get_input_embeddings(), softcap=getattr(wrapper.config, "final_logit_softcapping", None),
@@ -162,7 +167,7 @@ class ResidualCapture:
 
 @torch.inference_mode()
 def capture_residuals(wrapper, ids, *, sublayers: bool = False,
-                      logit_positions: tuple[int, ...] | None = None) -> ResidualCapture:
+                      logit_positions: tuple[int, ...] | None = None, should_stop=None) -> ResidualCapture:
     """One forward pass over ``ids`` recording the residual stream (and optionally the sub-layers).
 
     Args:
@@ -170,6 +175,7 @@ def capture_residuals(wrapper, ids, *, sublayers: bool = False,
         ids: the full token list.
         sublayers: also record attention output, MLP output and resid_mid per block.
         logit_positions: positions whose model output logits are kept (default: the last).
+        should_stop: polled before each block; True raises engine.cancel.Cancelled.
 
     Returns:
         ResidualCapture with the shapes listed on the class.
@@ -201,19 +207,21 @@ def capture_residuals(wrapper, ids, *, sublayers: bool = False,
         with_kwargs=True))
     for i, layer in enumerate(parts.layers):
         handles.append(layer.register_forward_hook(keep(resid, i + 1)))
+        if should_stop is not None:  # the user may have left this prompt: stop between blocks
+            handles.append(layer.register_forward_pre_hook(lambda _m, _a: check(should_stop)))
         if sublayers:
-            if parts.sandwich:
-                handles.append(layer.post_attention_layernorm.register_forward_hook(keep(attn_out, i)))
-                handles.append(layer.pre_feedforward_layernorm.register_forward_pre_hook(keep_input(mid, i)))
-                handles.append(layer.post_feedforward_layernorm.register_forward_hook(keep(mlp_out, i)))
-            elif all(hasattr(layer, a) for a in ("self_attn", "mlp", "post_attention_layernorm")):
-                handles.append(layer.self_attn.register_forward_hook(keep(attn_out, i)))
-                handles.append(layer.post_attention_layernorm.register_forward_pre_hook(keep_input(mid, i)))
-                handles.append(layer.mlp.register_forward_hook(keep(mlp_out, i)))
-            else:
+            # The one layer locator knows where each sub-layer output lives (Gemma's sandwich norms).
+            try:
+                for site, store in (("hook_attn_out", attn_out), ("hook_resid_mid", mid), ("hook_mlp_out", mlp_out)):
+                    where = locate(wrapper.model, i, site)
+                    if where.side == "output":
+                        handles.append(where.module.register_forward_hook(keep(store, i)))
+                    else:
+                        handles.append(where.module.register_forward_pre_hook(keep_input(store, i)))
+            except AnalysisUnavailable:
                 for h in handles:
                     h.remove()
-                raise AnalysisUnavailable("This architecture's blocks have no self_attn/mlp layout to hook.")
+                raise
     with wrapper.lock, _hooks(handles):
         out = wrapper.model(input_ids=_input_ids(wrapper, ids), use_cache=False)
         logits = out.logits[0, list(positions)].detach().float().cpu()  # [len(positions), V]

@@ -11,10 +11,13 @@ transformers 5, so ``inputs_embeds`` already is that space). Methods:
 The first position keeps its real embedding in the baseline by default, so its IG is exactly
 zero. SCIENCE.md asks this for BOS (models misbehave without it); the reason is that the first
 position is a causal LM's attention sink, and that holds for models whose tokenizer adds no
-BOS too. Measured on the bundled SmolLM2 (no BOS; its first token carries a residual norm of
-~5000): with the first token interpolated to zero, log p along the path is chaotic near
-α = 0 and the completeness error stays at 70–1200 % even with 200 steps; with the first
-token fixed it is ~1 % at 50 steps and falls to ~0 at 200. All functions hold
+BOS too (the bundled SmolLM2 adds none; its first token carries a residual norm of ~5000, and
+with it interpolated to zero log p along the path is chaotic near α = 0).
+A fixed Gauss–Legendre rule does not converge on ordinary prompts with a zero baseline: the
+first RMSNorm is singular at x = 0, so most of the path integral sits at α below ~0.002, where
+its nodes never land. ``explorer.engine.ig_adaptive`` holds the quadrature the app uses by
+default; ``integrated_gradients`` here is the fixed rule (captum's default), kept for
+comparison and for agreement tests. All functions hold
 ``wrapper.lock``. Never imports Textual or Rich.
 """
 
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from explorer.engine.cancel import check
 from explorer.engine.capture import input_embeddings
 from explorer.errors import AnalysisUnavailable
 
@@ -129,7 +133,7 @@ def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch.Tensor, target: int,
-                         steps: int = 50) -> IGResult:
+                         steps: int = 50, should_stop=None) -> IGResult:
     """Integrated gradients of log p(target) along the straight line from ``baseline`` to ``embeds``.
 
     Args:
@@ -138,6 +142,7 @@ def integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch.Tensor, 
         baseline: ``[t, d]`` baseline embeddings.
         target: the token id whose log-probability after the last position is attributed.
         steps: Gauss–Legendre nodes (captum's default method, n = 50).
+        should_stop: polled between batches of nodes; True raises engine.cancel.Cancelled.
 
     Returns:
         IGResult with the attributions and f at both ends.
@@ -149,6 +154,7 @@ def integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch.Tensor, 
     total = torch.zeros_like(e)  # Σ_k w_k ∇f at the k-th node, [t, d]
     with wrapper.lock:
         for start in range(0, steps, batch):
+            check(should_stop)  # the user may have left this token: stop between batches
             a = torch.tensor(alphas[start : start + batch], dtype=torch.float64)  # [B]
             w = torch.tensor(weights[start : start + batch], dtype=torch.float64)  # [B]
             points = b[None] + a[:, None, None] * diff[None]  # [B, t, d]
@@ -156,3 +162,19 @@ def integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch.Tensor, 
             total += (w[:, None, None] * grads).sum(0)
         ends = log_prob(wrapper, torch.stack([e, b]).float(), target)  # [2]
     return IGResult(attributions=diff * total, f_input=float(ends[0]), f_baseline=float(ends[1]), steps=steps)
+
+
+def path_min_rms(embeds: torch.Tensor, baseline: torch.Tensor, skip_first: bool = True) -> float | None:
+    """Smallest RMS of any token's vector along the straight path ``e' + α(e − e')``, α ∈ [0, 1].
+
+    A normalisation layer is singular at x = 0 (RMSNorm divides by ``sqrt(mean(x²) + ε)``): the
+    closer the path comes to it, the faster the integrand changes there. None when no token moves.
+    """
+    rows = slice(1, None) if skip_first else slice(None)
+    b, d = baseline[rows].double(), (embeds - baseline)[rows].double()  # [t', dim]
+    if b.shape[0] == 0:
+        return None
+    # |b + αd|² is smallest at α* = −b·d / |d|², clamped to the path.
+    alpha = (-(b * d).sum(-1) / (d * d).sum(-1).clamp_min(1e-300)).clamp(0.0, 1.0)  # [t']
+    closest = b + alpha[:, None] * d  # [t', dim]
+    return float(closest.pow(2).mean(-1).sqrt().min())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from explorer.engine.interface import ALL_CAPABILITIES
 from explorer.engine.tokens import TokenRenderer, TokenText
 from explorer.errors import InputError
 
@@ -30,7 +31,7 @@ class ModelInfo:
 
 
 class ModelWrapper:
-    """A causal LM, its tokenizer and a lock.
+    """A causal LM, its tokenizer and a lock: the local engine (``explorer.engine.interface.Engine``).
 
     Args:
         model: a transformers causal LM in eval mode.
@@ -56,6 +57,19 @@ class ModelWrapper:
         self.eos_ids = self._eos_ids()
         # How many logit rows one forward chunk may produce.
         self.chunk_size = max(1, _LOGIT_BUDGET // max(1, self.vocab_size))
+
+    capabilities: frozenset[str] = ALL_CAPABILITIES
+    """The local engine sees everything: full logits, hidden states, attention, gradients, hooks."""
+
+    def new_trace(self):
+        from explorer.engine.trace import Trace
+
+        return Trace(self, record=True)  # a prompt's trace: its steps record what the research modes read
+
+    def read_view(self, trace, top_n: int, *, uid: int = 0, notes: tuple[str, ...] = ()):
+        from explorer.engine.view import build_view
+
+        return build_view(trace, top_n, uid=uid, notes=notes)
 
     @classmethod
     def from_loaded(cls, loaded) -> "ModelWrapper":

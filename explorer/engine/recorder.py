@@ -277,16 +277,47 @@ class Recorder:
                 logit_positions=tuple(logit_positions), logits=logits.cpu(),
             )
 
-    def attention_capture(self, query: int) -> AttentionCapture | None:
-        """Recorded head-averaged attention (``rows`` is None: per-head rows need the capture pass)."""
+    def attention_capture(self, query: int, *, heads: bool = False) -> AttentionCapture | None:
+        """Recorded head-averaged attention; with ``heads``, the per-head rows of ``query`` too.
+
+        The per-head rows are recomputed, not stored: the query's block input (recorded
+        residual) through the block's input norm, against the keys in the trace's KV cache.
+        None when this model cannot be read this way (the caller runs the eager capture).
+        """
         with self.w.lock:
-            if not self._ensure([ATTENTION]):
+            if not self._ensure([ATTENTION, RESID] if heads else [ATTENTION]):
+                return None
+            rows = self._head_rows(int(query)) if heads else None
+            if heads and rows is None:
                 return None
             cfg = self.w.config
             n_heads = int(cfg.num_attention_heads)
             return AttentionCapture(ids=tuple(self.trace.ids), query=int(query), mean=self.buffers[ATTENTION]["mean"].view(),
-                                    rows=None, n_heads=n_heads,
+                                    rows=rows, n_heads=n_heads,
                                     n_kv_heads=int(getattr(cfg, "num_key_value_heads", None) or n_heads))
+
+    @torch.inference_mode()
+    def _head_rows(self, t: int) -> torch.Tensor | None:
+        """``[L, H, n]`` attention of query ``t`` per head, from the recorded residual and the KV cache."""
+        decoder = self.w.model.get_decoder()
+        rotary = getattr(decoder, "rotary_emb", None)
+        cache = self.trace.cache
+        layers = model_parts(self.w).layers
+        if rotary is None or not all(hasattr(layer, "input_layernorm") for layer in layers):
+            return None
+        n = len(self.trace.ids)
+        resid = self.buffers[RESID]["resid"].view()  # [L+1, n, d]
+        param = next(self.w.model.parameters())
+        position = torch.tensor([[t]], device=param.device)  # [1, 1]
+        out = []
+        for i, layer in enumerate(layers):
+            keys = cache.layers[layer.self_attn.layer_idx].keys  # [1, kv_heads, n, hd]
+            if keys.shape[2] != n:
+                return None
+            x = layer.input_layernorm(resid[i, t : t + 1][None].to(device=param.device, dtype=param.dtype))  # [1, 1, d]
+            weights = new_query_attention(layer.self_attn, x, rotary(x, position), keys, t)  # [H, 1, n]
+            out.append(weights[:, 0].float().cpu())
+        return torch.stack(out)  # [L, H, n]
 
     @torch.inference_mode()
     def lens_probs(self, layers: list[int]) -> torch.Tensor | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from explorer.config import Config
 from explorer.engine.model import ModelWrapper
 from explorer.engine.trace import Trace
-from explorer.engine.view import StepView, build_view
+from explorer.engine.view import StepView
 from explorer.errors import InputError
 
 _uids = itertools.count(1)
@@ -42,7 +42,8 @@ class Session:
     """Several prompts over one model.
 
     Args:
-        wrapper: the model.
+        wrapper: the engine: the local model (ModelWrapper) or a served one (RemoteEngine), both
+            ``explorer.engine.interface.Engine``.
         config: the checked configuration (max_prompts, tokens_to_show, cache_size).
         prompts: token-id lists to start with; default: the config's example prompt.
         seed: the random seed for sampling (shown in the status bar so a run can be replayed).
@@ -68,6 +69,9 @@ class Session:
         self.prompts: list[PromptEntry] = [PromptEntry(list(p), list(p)) for p in prompts]
         self.index = 0
         self._traces: OrderedDict[int, Trace] = OrderedDict()
+        self._intervention_items: tuple = ()
+        self._hooks = None  # InterventionHooks installed on the model while interventions are on
+        self._paired: OrderedDict[int, object] = OrderedDict()  # uid -> PairedTrace
 
     @property
     def context_length(self) -> int:
@@ -247,17 +251,68 @@ class Session:
             if n > best_len:
                 best, best_len = other, n
         if best is None:
-            return Trace(self.wrapper, record=True)  # research modes read what its steps record
+            return self.wrapper.new_trace()
         trace = best.clone()
         trace.sync(ids[:best_len])
         return trace
 
+    # -------------------------------------------------------- interventions
+    @property
+    def interventions(self) -> tuple:
+        """The interventions in force (enabled and disabled), as data."""
+        return self._intervention_items
+
+    def set_interventions(self, items) -> None:
+        """Put ``items`` in force (an empty list switches them off).
+
+        The hooks stay on the model, so generation, trees, beams and the decoding lab run on
+        the intervened model too; every cached trace is dropped because its numbers were
+        computed under the previous interventions. Bad items raise before anything changes.
+        """
+        from explorer.engine.interventions.hooks import InterventionHooks, require_hookable
+
+        items = tuple(items)
+        with self.wrapper.lock:
+            hooks = None
+            if any(i.enabled for i in items):
+                require_hookable(self.wrapper.model)
+                hooks = InterventionHooks(self.wrapper.model, items)
+            if self._hooks is not None:
+                self._hooks.remove()
+            self._hooks = hooks.install() if hooks is not None else None
+            self._intervention_items = items
+            self._traces.clear()
+            self._paired.clear()
+
+    def _compute_paired(self, uid: int, ids: tuple[int, ...]) -> StepView:
+        from dataclasses import replace
+
+        from explorer.engine.interventions.paired import PairedTrace, build_effect
+
+        paired = self._paired.get(uid)
+        if paired is None or paired.hooks is not self._hooks:
+            paired = PairedTrace(self.wrapper, self._hooks)
+            self._paired[uid] = paired
+        self._paired.move_to_end(uid)
+        while len(self._paired) > self.config.display.cache_size:
+            self._paired.popitem(last=False)
+        paired.sync(ids)
+        top = self.config.display.tokens_to_show
+        view = self.wrapper.read_view(paired.intervened, top, uid=uid, notes=tuple(self.notes))
+        return replace(view, effect=build_effect(paired, top))
+
     def compute(self, snapshot: tuple[int, tuple[int, ...]] | None = None) -> StepView:
-        """Bring the prompt's trace up to date and read it. Safe to call from a worker thread."""
+        """Bring the prompt's trace up to date and read it. Safe to call from a worker thread.
+
+        While interventions are on, baseline and intervened run as one batch of two and the
+        view holds the intervened numbers plus ``effect`` (baseline, Δp, KL).
+        """
         uid, ids = snapshot if snapshot is not None else self.snapshot()
         with self.wrapper.lock:
+            if self._hooks is not None:
+                return self._compute_paired(uid, ids)
             trace = self.trace_for(uid, ids)
-            return build_view(trace, self.config.display.tokens_to_show, uid=uid, notes=tuple(self.notes))
+            return self.wrapper.read_view(trace, self.config.display.tokens_to_show, uid=uid, notes=tuple(self.notes))
 
     def cached_trace(self, uid: int) -> Trace | None:
         return self._traces.get(uid)

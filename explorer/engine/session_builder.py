@@ -27,8 +27,31 @@ def prompt_file_ids(session: "Session", prompt_file: "PromptFile") -> list[int]:
     return session.ids_from_text(prompt_file.text)
 
 
+def remote_options(cfg: Config) -> dict:
+    """The [model] settings of a served model, as open_remote_engine's keyword arguments."""
+    m = cfg.model
+    return {"served_model": m.served_model or None, "api_key_env": m.api_key_env,
+            "tokenizer": m.tokenizer or None, "timeout": m.timeout}
+
+
+def open_engine(cfg: Config, progress: Callable[[str], None]):
+    """The model the config names: a connected server client (openai+http://...) or a loaded local model."""
+    from explorer.engine.remote import is_remote_source
+
+    if is_remote_source(cfg.model.name):
+        from explorer.engine.remote.open import open_remote_engine
+
+        return open_remote_engine(cfg.model.name, **remote_options(cfg), progress=progress)
+    from explorer.engine.loading import load_model
+    from explorer.engine.model import ModelWrapper
+
+    loaded = load_model(cfg.model.name, device=cfg.model.device, bf16=cfg.model.bf16,
+                        trust_remote_code=cfg.model.trust_remote_code, progress=progress)
+    return ModelWrapper.from_loaded(loaded)
+
+
 def build_session(cfg: Config, *, progress: Callable[[str], None], prompt_file: "PromptFile | None" = None,
-                  saved=None, seed: int = 0) -> "Session":
+                  saved=None, seed: int = 0, engine=None) -> "Session":
     """Load the configured model and return a Session with its first prompt(s) in place.
 
     Args:
@@ -38,17 +61,15 @@ def build_session(cfg: Config, *, progress: Callable[[str], None], prompt_file: 
         saved: a saved session from ``io.session_store.load_saved_session`` (``--resume``), or None;
             it wins over ``prompt_file``.
         seed: the sampling seed.
+        engine: an engine already opened (the app connects to a server before its screen opens);
+            None = open the one the config names.
 
     Returns:
         The Session; notes for the user (re-tokenized prompts, prompts cut) are in ``session.notes``.
     """
-    from explorer.engine.loading import load_model
-    from explorer.engine.model import ModelWrapper
     from explorer.engine.session import PromptEntry, Session
 
-    loaded = load_model(cfg.model.name, device=cfg.model.device, bf16=cfg.model.bf16,
-                        trust_remote_code=cfg.model.trust_remote_code, progress=progress)
-    wrapper = ModelWrapper.from_loaded(loaded)
+    wrapper = engine if engine is not None else open_engine(cfg, progress)
     if saved is not None:
         return _restore(Session(wrapper, cfg, prompts=[[0]], seed=seed, mode=saved.mode), saved)
     session = Session(wrapper, cfg, prompts=[[0]], seed=seed)

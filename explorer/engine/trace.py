@@ -126,13 +126,7 @@ class Trace:
             self.reset()
             self.extend(ids)
             return
-        del self.ids[n:]
-        self.recorder.crop(n)
-        for lst in (self.logsumexp, self.entropy, self.varentropy, self.logit_mean, self.logit_std,
-                    self.top_ids, self.top_logits, self.actual_logit, self.actual_rank):
-            del lst[n:]
-        for pos in [p for p in self._rows if p >= n]:
-            del self._rows[pos]
+        self.drop_after(n)
         if (n - 1) not in self._rows:
             # Re-run the last kept token to recover its full row (one one-token pass).
             last = self.ids[-1]
@@ -142,6 +136,16 @@ class Trace:
                 logits = self.w.forward([last], self.cache)
             self.forward_calls += 1
             self._rows[n - 1] = logits[-1].clone()
+
+    def drop_after(self, n: int) -> None:
+        """Forget the numbers of every position from ``n`` on (the caller crops the cache)."""
+        del self.ids[n:]
+        self.recorder.crop(n)
+        for lst in (self.logsumexp, self.entropy, self.varentropy, self.logit_mean, self.logit_std,
+                    self.top_ids, self.top_logits, self.actual_logit, self.actual_rank):
+            del lst[n:]
+        for pos in [p for p in self._rows if p >= n]:
+            del self._rows[pos]
 
     def reset(self) -> None:
         self.__init__(self.w, record=self.recorder.enabled)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from explorer.engine.tokens import TokenText
 
 if TYPE_CHECKING:  # torch stays out of the UI's import path until the model is loaded
+    from explorer.engine.interventions.paired import EffectView
     from explorer.engine.trace import Trace
 
 LN2 = math.log(2.0)
@@ -51,8 +52,9 @@ class Candidate:
     text: TokenText
     prob: float
     logprob: float
-    logit: float
-    zscore: float
+    logit: float | None
+    """None where the engine has no logits (a remote engine sees log-probabilities only)."""
+    zscore: float | None
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,18 @@ class StepView:
     tokens: tuple[TokenInfo, ...]
     candidates: tuple[Candidate, ...]
     next_entropy_bits: float
-    next_varentropy_bits: float
-    next_energy: float
+    """Exact entropy of the next-token distribution, or, when ``entropy_is_lower_bound``, the
+    entropy of the covered top-k part only (a remote engine; SCIENCE 5.13)."""
+    next_varentropy_bits: float | None
+    next_energy: float | None
+    """None where the engine has no logits (a remote engine)."""
     vocab_size: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    effect: "EffectView | None" = None
+    """While interventions are on: baseline vs intervened numbers (the rest of the view is intervened)."""
+    covered_mass: float | None = None
+    """Probability mass the table's rows cover (remote engine); None = the whole vocabulary was seen."""
+    entropy_is_lower_bound: bool = False
 
     @property
     def n_tokens(self) -> int:

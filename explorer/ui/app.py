@@ -1,43 +1,49 @@
-"""ExplorerApp: the main screen, its keys, and the workers that run the model.
+"""ExplorerApp: the main screen, its keys, and the one place background work is started.
 
-The app owns every key (no widget takes focus), so each key of the seed README works
-from the first screen. Model work runs in thread workers (group "model", exclusive) and
-comes back as StepComputed messages; a result for an older state than the session's is
-dropped, so holding a key never queues work and the newest state always wins.
+The app owns every key (no widget takes focus), so each key of the seed README works from
+the first screen. Each part of the screen is a feature module of explorer/ui/features/ that
+adds actions and registers its extension points (explorer/ui/extensions.py: table columns,
+append guards, step listeners, key conditions); none overrides another's methods. Model work
+runs as jobs of one registry (explorer/ui/jobs.py): a job for a state the user has left is
+stopped at the engine's next safe point, Esc stops the long ones, and the status bar lists
+what runs. A result for an older state than the session's is dropped.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
-from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, LoadingIndicator, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
 
-from explorer.errors import ExplorerError, InputError
+from explorer.errors import ExplorerError
 from explorer.ui.commands import ExplorerCommands
+from explorer.ui.extensions import Extensions
 from explorer.ui.features.decoding_lab import DecodingLabMixin
+from explorer.ui.features.lab_regex import LabRegexMixin
+from explorer.ui.features.lab_runs import LabRunsMixin
 from explorer.ui.features.mode_views import ModeViewsMixin
+from explorer.ui.features.navigation import NavigationMixin
 from explorer.ui.features.trees import TreesMixin
-from explorer.ui.keymap import bindings
-from explorer.ui.messages import LoadProgressed, ModeComputed, SessionLoaded, StepComputed
-from explorer.ui.render import legend_bar, prompt_text, scale_color
-from explorer.ui.widgets.mode_panel import ModePanel
-from explorer.ui.widgets.prompt_view import PromptView
+from explorer.ui.jobs import JobEnded, JobProgress, JobRegistry
+from explorer.ui.keymap import KEYMAP, bindings
+from explorer.ui.messages import LoadProgressed, SessionLoaded, StepComputed
 from explorer.ui.widgets.status_bar import StatusBar
 from explorer.ui.widgets.token_table import TokenTable
 
 log = logging.getLogger(__name__)
 
+_CONDITIONS = {spec.action: spec.when for spec in KEYMAP if spec.when}
 
-class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
-    """The token explorer without the features that override its hooks (``ExplorerApp`` at the end adds them).
+
+class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin, TreesMixin, NavigationMixin,
+                  App[None]):
+    """The token explorer.
 
     Args:
         session: a ready Session (tests pass a tiny one), or None with ``loader``.
@@ -65,35 +71,39 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
         self.cross_layer = cross_layer
         self.notices = list(notices)
         self.view = None  # StepView of the current prompt, when computed
-        self.mode_result = None
-        self.mode_error: str | None = None
-        self.mode_params: dict[str, Any] = {}
+        self.table_rows: list = []  # the row objects of the next-token table, in order
         self._pending: tuple | None = None  # snapshot being computed
-        self._mode_pending: tuple | None = None
-        self.result_cache = None  # explorer.analyses.cache.ResultCache, made once the session exists
-        self.plot_series: dict[str, int] = {}
+        self._keep_row = False
         self._autosaver = None
         self._want_autosave = autosave
         self.step_count = 0  # StepComputed messages applied (tests wait on it)
+        self.jobs = JobRegistry(self, self._jobs_changed)
+        self.extensions = Extensions()
+        self.extensions.key_conditions["job_running"] = lambda: any(j.esc and not j.stopping for j in self.jobs.running)
+        self.install_modes()
+        self.install_lab_regex()  # before the lab: a released constraint must not be re-scored
+        self.install_lab()
 
     # ------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield StatusBar("Token Explorer — starting…", id="status")
-        with Vertical(id="loading-box"):
-            yield LoadingIndicator()
-            yield Static("Loading the model…", id="loading")
-        with Horizontal(id="main", classes="hidden"):
+        with Horizontal(id="main"):
             with Vertical(id="left"):
+                from explorer.ui.widgets.mode_panel import ModePanel
+                from explorer.ui.widgets.prompt_view import PromptView
+
                 yield PromptView(id="prompt")
                 yield ModePanel(id="mode-panel")
-                # Feature panels (decoding lab, ...) mount here; see explorer/ui/features/.
-                yield Vertical(id="extra-panels")
+                yield Vertical(id="extra-panels")  # feature panels (decoding lab, job progress) mount here
             yield TokenTable(id="table")
         yield Footer()
 
     def on_mount(self) -> None:
+        from explorer.ui.screens.loading import LoadingScreen
+
+        self.push_screen(LoadingScreen())  # popped when the first step is shown
         if self.session is None:
-            self.load_session()
+            self.jobs.start("load", "loading the model", self._load)
         else:
             self._session_ready()
 
@@ -105,33 +115,62 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
     def mode(self) -> str:
         return self.session.mode if self.session else "plain"
 
-    # ------------------------------------------------------------ workers
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="Loading the model")
-    def load_session(self) -> None:
+    def view_is_current(self) -> bool:
+        """The shown StepView belongs to the prompt as it is now (not to the state before an append)."""
+        return self.ready and self.view.uid == self.session.current.uid and \
+            tuple(self.view.ids) == tuple(self.session.current.ids)
+
+    # ------------------------------------------------------------ keys that apply now
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A key whose KeySpec names a condition is live (and in the footer) only while it holds."""
+        when = _CONDITIONS.get(action)
+        if when is None:
+            return True
+        test = self.extensions.key_conditions.get(when)
+        return bool(test()) if test is not None else True
+
+    def _refresh_bindings(self) -> None:
+        if self.is_running:
+            self.refresh_bindings()
+
+    def action_always(self, action: str) -> None:
+        """The hidden twin of a conditional key (keymap.bindings): run the action regardless."""
+        getattr(self, f"action_{action}")()
+
+    def _jobs_changed(self) -> None:
+        self._refresh_status()
+        self._refresh_bindings()
+        if self.is_running and self.session is not None:
+            for listener in self.extensions.job_listeners:
+                listener()
+
+    # ------------------------------------------------------------ jobs
+    def _load(self, job) -> None:
         session = self.loader(lambda text: self.post_message(LoadProgressed(text)))
         self.post_message(SessionLoaded(session))
 
-    @work(thread=True, exclusive=True, group="model", exit_on_error=False, description="Computing the next token")
-    def compute_step(self, snapshot: tuple) -> None:
+    def _compute_step(self, job, snapshot: tuple) -> None:
         view = self.session.compute(snapshot)
-        if not get_current_worker().is_cancelled:
+        if not job.should_stop():
             self.post_message(StepComputed(view, snapshot))
 
-    @work(thread=True, exclusive=True, group="analysis", exit_on_error=False, description="Computing the mode")
-    def compute_mode(self, key: tuple, analysis, ctx) -> None:
-        from explorer.analyses.cache import compute_mode
+    @on(JobEnded)
+    def _job_ended(self, msg: JobEnded) -> None:
+        self.jobs.ended(msg.job)
 
-        try:
-            result = compute_mode(analysis, ctx, self.result_cache)
-        except ExplorerError as exc:
-            self.post_message(ModeComputed(key, None, exc.message))
-            return
-        if not get_current_worker().is_cancelled:
-            self.post_message(ModeComputed(key, result))
+    @on(JobProgress)
+    def _job_progress(self, msg: JobProgress) -> None:
+        self.jobs.progressed(msg)
+
+    def _loading_phase(self, text: str) -> None:
+        from explorer.ui.screens.loading import LoadingScreen
+
+        if isinstance(self.screen, LoadingScreen):
+            self.screen.phase(text)
 
     @on(LoadProgressed)
     def _load_progressed(self, msg: LoadProgressed) -> None:
-        self.query_one("#loading", Static).update(msg.text)
+        self._loading_phase(msg.text)
 
     @on(SessionLoaded)
     def _session_loaded(self, msg: SessionLoaded) -> None:
@@ -140,7 +179,6 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
 
     def _session_ready(self) -> None:
         from explorer.analyses import analysis_names
-
         from explorer.analyses.cache import ResultCache
 
         if self.session.mode not in analysis_names():
@@ -161,6 +199,7 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
                 on_error=lambda text: self.notify(text, title="Saving failed", severity="error", timeout=15))
         for note in self.notices + list(self.session.notes):
             self.notify(note, title="Note", severity="warning", timeout=10)
+        self._loading_phase("computing the first step")
         self._request_step()
 
     @on(Worker.StateChanged)
@@ -169,25 +208,30 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        group = event.worker.group
         if isinstance(error, ExplorerError):
             message, title = error.message, error.title
         else:
             log.exception("worker %s failed", event.worker.name, exc_info=error)
             message, title = f"{type(error).__name__}: {error}", "Unexpected error"
-        if group == "load":
+        if event.worker.group.startswith("job-load-"):
             self.exit(return_code=2, message=f"error: {message}")
             return
-        if group == "model":
+        if event.worker.group.startswith("job-step-"):
             self._pending = None
             self._refresh_status()
+        self.job_failed(event.worker.group)
         self.notify(message, title=title, severity="error", timeout=8)
+
+    def job_failed(self, group: str) -> None:
+        """Features reset their busy state when their job failed (the error itself is shown above)."""
+        self.lab_job_failed(group)
 
     # ------------------------------------------------------------ state -> screen
     def _request_step(self) -> None:
         snapshot = self.session.snapshot()
         self._pending = snapshot
-        self.compute_step(snapshot)
+        self.stop_stale_work()
+        self.jobs.start("step", "computing the next token", lambda job: self._compute_step(job, snapshot))
         self._render_prompt()
         self._refresh_status()
         self._autosave()
@@ -202,161 +246,52 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
         self._pending = None
         self.step_count += 1
         if first:
-            self.query_one("#loading-box").add_class("hidden")
-            self.query_one("#main").remove_class("hidden")
-        table = self.query_one(TokenTable)
-        keep = table.cursor_row if previous_uid == msg.view.uid and self._keep_row else 0
+            from explorer.ui.screens.loading import LoadingScreen
+
+            if isinstance(self.screen, LoadingScreen):
+                self.pop_screen()
+        keep = self.query_one(TokenTable).cursor_row if previous_uid == msg.view.uid and self._keep_row else 0
         self._keep_row = False
-        self._render_table(keep_row=keep)
+        self.render_table(keep_row=keep)
         self._refresh_mode()
-        self.on_step_ready()
+        for listener in self.extensions.step_listeners:
+            listener()
+        self._refresh_bindings()
 
-    _keep_row = False
-
-    # ------------------------------------------------------------ hooks for features
-    def _render_table(self, keep_row: int = 0) -> None:
-        """Fill the next-token table from the current view. Features may override (call super)."""
-        self.query_one(TokenTable).show(self.view.candidates, self.session.show_zscores, keep_row=keep_row)
-
-    def on_step_ready(self) -> None:
-        """Called after each new StepView is shown. Features override and call super()."""
-
-    def _cursor(self) -> int:
-        return self.session.cursor_index()
-
-    def _refresh_mode(self) -> None:
-        """Compute the current mode for the current view: inline when cheap, in a worker when not."""
-        from explorer.analyses import AnalysisContext, get_analysis
-        from explorer.analyses.cache import result_key
-
+    def render_table(self, keep_row: int | None = None) -> None:
+        """Fill the next-token table: core columns plus those of the features that are on."""
         if not self.ready:
             return
-        analysis = get_analysis(self.session.mode)
-        params = dict(self.mode_params.get(analysis.name, {}))
-        if analysis.name == "sae_features":  # the SAE entries live in the config
-            params.update(config=self.session.config, cross_layer=self.cross_layer)
-        ctx = AnalysisContext(self.view, self.session.wrapper, self._cursor(), params, cache=self.result_cache)
-        key = result_key(analysis, ctx)
-        self.mode_error = None
-        cached = self.result_cache.get(key) if analysis.lazy else None
-        if not analysis.lazy:
-            try:
-                self.mode_result = analysis.compute(ctx)
-            except ExplorerError as exc:
-                self.mode_result, self.mode_error = None, exc.message
-            self._mode_pending = None
-        elif cached is not None:
-            self.mode_result = cached
-            self._mode_pending = None
-        else:
-            self.mode_result = None
-            self._mode_pending = key
-            self.compute_mode(key, analysis, ctx)
-        self._render_all()
+        table = self.query_one(TokenTable)
+        if keep_row is None:
+            keep_row = table.cursor_row
+        columns, rows, follow, width = self.extensions.table(self.view.candidates, self.session.show_zscores)
+        table.styles.width = width  # None: back to app.tcss
+        self.table_rows = rows
+        table.show(columns, rows, keep_row if follow is None else follow)
 
-    @on(ModeComputed)
-    def _mode_computed(self, msg: ModeComputed) -> None:
-        if msg.key != self._mode_pending:
-            return
-        self._mode_pending = None
-        self.mode_result = msg.result
-        self.mode_error = msg.error
-        self._render_all()
-
-    def _render_all(self) -> None:
-        self._render_prompt()
-        self._render_panel()
-        self._refresh_status()
-
-    def _token_colors(self, n: int) -> list[str | None]:
-        r = self.mode_result
-        if r is None or self.view is None:
-            return [None] * n
-        values = r.color_values if r.color_values is not None else r.values
-        return [scale_color(values[i], r.lo, r.hi, r.colors) if i < len(values) else None for i in range(n)]
-
-    def _render_prompt(self) -> None:
-        if self.session is None or self.view is None:
-            return
-        from explorer.engine.view import TokenInfo
-
-        ids = self.session.current.ids
-        # Tokens already computed keep their numbers; tokens appended since show plain text.
-        tokens = []
-        for i, tid in enumerate(ids):
-            if i < len(self.view.tokens) and self.view.ids[i] == tid and self.view.uid == self.session.current.uid:
-                tokens.append(self.view.tokens[i])
-            else:
-                tokens.append(TokenInfo(i, tid, self.session.wrapper.token_text(tid), *([None] * 8)))
-        colors = self._token_colors(len(tokens))
-        cursor = self._cursor() if self.session.cursor_visible else None
-        follow = self.session.current.cursor is None
-        self.query_one(PromptView).show(prompt_text(tokens, colors, cursor), follow_end=follow)
-
-    def _render_panel(self) -> None:
-        if not self.ready:
-            return
-        from explorer.analyses import get_analysis
-
-        analysis = get_analysis(self.session.mode)
-        r = self.mode_result
-        legend = Text()
-        legend.append(f"{analysis.label}: ", "bold")
-        if self.mode_error:
-            legend.append(self.mode_error, "italic red")
-        elif r is None:
-            legend.append("Loading features…" if analysis.name == "sae_features" else "computing…", "italic yellow")
-        else:
-            legend.append(r.legend)
-            if any(v is not None for v in (r.color_values or r.values)):
-                legend.append("\n")
-                legend.append_text(legend_bar(f"{r.lo:.3g}", f"{r.hi:.3g}", r.colors))
-        cursor_line = self._cursor_line()
-        details = Text("\n".join(r.details)) if r is not None and r.details else Text()
-        heatmap = self.heatmap_text()
-        if heatmap is not None:
-            details.append_text(heatmap)
-        self.query_one(ModePanel).show(legend, cursor_line, details)
-        self._render_plot()
-
-    def _cursor_line(self) -> Text:
-        i = self._cursor()
-        line = Text()
-        if self.view is None or i >= len(self.view.tokens) or self.view.uid != self.session.current.uid:
-            return line
-        tok = self.view.tokens[i]
-        line.append(f"Token {i + 1}/{len(self.view.tokens)} ", "bold")
-        line.append(repr(tok.text.text))
-        line.append(f"  id {tok.id}")
-        if tok.prob is None:
-            line.append("  (first token: nothing predicts it)", "dim")
-        else:
-            line.append(f"  p={tok.prob:.4f}  rank {tok.rank}  H={tok.entropy_bits:.2f} bits  E={tok.energy:.2f}")
-            if self.session.show_zscores:
-                line.append(f"  z={tok.zscore:+.2f}")
-        r = self.mode_result
-        if r is not None and i < len(r.values) and r.values[i] is not None and self.session.mode not in (
-                "probability", "entropy", "energy"):
-            line.append(f"  value {r.fmt.format(r.values[i])} {r.unit}".rstrip())
-        line.append(f"\nNext token: H={self.view.next_entropy_bits:.2f} bits, E={self.view.next_energy:.2f}", "dim")
-        return line
+    def selected_candidate(self):
+        """The row under the table cursor (a candidate, or a feature's row with .id and .text)."""
+        if not self.ready or not self.table_rows:
+            return None
+        row = self.query_one(TokenTable).cursor_row
+        return self.table_rows[max(0, min(row, len(self.table_rows) - 1))]
 
     def _refresh_status(self) -> None:
-        if self.session is None:
+        if self.session is None or not self.is_running:
             return
         from explorer.analyses import get_analysis
 
         entry = self.session.current
         i = self._cursor()
         tid = entry.ids[i] if entry.ids else None
-        busy = "computing…" if (self._pending or self._mode_pending) else ""
         wrapper = self.session.wrapper
         self.query_one(StatusBar).show(
             prompt_i=self.session.index + 1, prompt_n=self.session.count, n_tokens=len(entry.ids),
             cursor=i if self.session.cursor_visible else None,
             cursor_token=wrapper.token_text(tid).text if tid is not None else "",
             mode=get_analysis(self.session.mode).label, model=wrapper.name,
-            device=wrapper.device, seed=self.session.seed, busy=busy)
+            device=wrapper.device, seed=self.session.seed, busy=self.jobs.status_text())
 
     def _autosave(self) -> None:
         if self._autosaver is None or self.session is None:
@@ -372,178 +307,16 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
     def _tell(self, exc: ExplorerError, severity: str = "warning") -> None:
         self.notify(exc.message, title=exc.title, severity=severity)
 
-    # ------------------------------------------------------------ actions: table
-    def action_table_up(self) -> None:
-        if self.ready:
-            table = self.query_one(TokenTable)
-            table.move_cursor(row=max(0, table.cursor_row - 1), animate=False)
-
-    def action_table_down(self) -> None:
-        if self.ready:
-            table = self.query_one(TokenTable)
-            table.move_cursor(row=min(table.row_count - 1, table.cursor_row + 1), animate=False)
-
-    def selected_candidate(self):
-        if not self.ready or not self.view.candidates:
-            return None
-        row = self.query_one(TokenTable).cursor_row
-        return self.view.candidates[max(0, min(row, len(self.view.candidates) - 1))]
-
-    def action_append(self) -> None:
-        if not self.ready or self._pending is not None:
-            return  # the table is about to change: a queued append would pick from a stale table
-        cand = self.selected_candidate()
-        if cand is None:
-            return
-        try:
-            self.session.append(cand.id)
-        except InputError as exc:
-            self._tell(exc)
-            return
-        self._request_step()
-
-    def action_pop(self) -> None:
-        if not self.ready:
-            return
-        try:
-            self.session.pop()
-        except InputError as exc:
-            self._tell(exc)
-            return
-        self._request_step()
-
-    # ------------------------------------------------------------ actions: prompts
-    def _prompt_op(self, op: Callable[[], Any]) -> None:
-        if self.session is None or self.view is None:
-            return
-        try:
-            op()
-        except InputError as exc:
-            self._tell(exc)
-            return
-        self._request_step()
-
-    def action_add_prompt(self) -> None:
-        self._prompt_op(self.session.add_prompt if self.session else lambda: None)
-        if self.session and self.ready:
-            self.notify(f"Prompt {self.session.index + 1}/{self.session.count} added", timeout=2)
-
-    def action_remove_prompt(self) -> None:
-        self._prompt_op(self.session.remove_prompt if self.session else lambda: None)
-
-    def action_next_prompt(self) -> None:
-        self._prompt_op(self.session.next_prompt if self.session else lambda: None)
-
-    def action_prev_prompt(self) -> None:
-        self._prompt_op(self.session.prev_prompt if self.session else lambda: None)
-
-    def action_reset_prompt(self) -> None:
-        self._prompt_op(self.session.reset if self.session else lambda: None)
-
-    def action_save_prompt(self) -> None:
-        if self.session is None:
-            return
-        from explorer.io.prompts import save_prompt
-
-        w = self.session.wrapper
-        ids = list(self.session.current.ids)
-        try:
-            path = save_prompt(w.decode(ids), ids, [w.token_text(t).text for t in ids], w.name)
-        except ExplorerError as exc:
-            self._tell(exc, "error")
-            return
-        self.notify(f"Saved to {path}", title="Prompt saved", timeout=6)
-
-    # ------------------------------------------------------------ actions: modes
-    def action_cycle_mode(self) -> None:
-        if self.session is None:
-            return
-        from explorer.analyses import analysis_names
-
-        names = [n for n in analysis_names() if self._mode_enabled(n)]
-        i = names.index(self.session.mode) if self.session.mode in names else -1
-        self.session.mode = names[(i + 1) % len(names)]
-        self._after_view_change()
-        self._autosave()
-
-    def _mode_enabled(self, name: str) -> bool:
-        """Layer modes only with --layer_prob (as in the seed); reached with p."""
-        if name in ("layer_prob", "layer_correlation"):
-            return False
-        return True
-
-    def action_layer_toggle(self) -> None:
-        if self.session is None:
-            return
-        from explorer.analyses import analysis_names
-
-        if self.session.mode == "sae_features":
-            self.cycle_sae_layer()
-            return
-        names = analysis_names()
-        if "layer_prob" not in names:
-            self.notify("Layer views are not available in this build.", severity="warning")
-            return
-        if not self.layer_prob:
-            self.notify("Layer views are off: start with --layer_prob to enable them.", severity="warning")
-            return
-        cycle = ["layer_prob", "layer_correlation"]
-        if self.session.mode in cycle:
-            nxt = cycle.index(self.session.mode) + 1
-            self.session.mode = cycle[nxt] if nxt < len(cycle) else "plain"
-        else:
-            self.session.mode = cycle[0]
-        self._after_view_change()
-        self._autosave()  # the layer view is the saved mode
-
-    def action_toggle_zscores(self) -> None:
-        if self.session is None:
-            return
-        self.session.show_zscores = not self.session.show_zscores
-        if self.ready:
-            self._render_table(keep_row=self.query_one(TokenTable).cursor_row)
-        self._render_all()
-
-    def action_toggle_cursor(self) -> None:
-        if self.session is None:
-            return
-        self.session.cursor_visible = not self.session.cursor_visible
-        self._render_all()
-
-    def _after_view_change(self) -> None:
-        if self.ready:
-            self._refresh_mode()
-        else:
-            self._refresh_status()
-
-    # ------------------------------------------------------------ actions: cursor
-    def _cursor_op(self, op: Callable[[], None]) -> None:
-        if self.session is None:
-            return
-        op()
-        self.session.cursor_visible = True
-        self._after_view_change()
-        self._autosave()  # the cursor is part of the saved session
-
-    def action_cursor_next(self) -> None:
-        self._cursor_op(self.session.cursor_next if self.session else lambda: None)
-
-    def action_cursor_prev(self) -> None:
-        self._cursor_op(self.session.cursor_prev if self.session else lambda: None)
-
-    def action_cursor_next_word(self) -> None:
-        self._cursor_op(self.session.cursor_next_word if self.session else lambda: None)
-
-    def action_cursor_prev_word(self) -> None:
-        self._cursor_op(self.session.cursor_prev_word if self.session else lambda: None)
-
-    def action_cursor_start(self) -> None:
-        self._cursor_op(self.session.cursor_start if self.session else lambda: None)
-
-    def action_cursor_end(self) -> None:
-        self._cursor_op(self.session.cursor_end if self.session else lambda: None)
-
     # ------------------------------------------------------------ actions: app
+    def action_stop_job(self) -> None:
+        """Escape: stop every long job (mode computation, tree, g/G, the lab's N), wherever it started."""
+        stopped = self.jobs.stop_all()
+        if stopped:
+            self.notify("Stopping " + ", ".join(j.label for j in stopped) + "…", timeout=2)
+        elif self.ready:
+            self.notify("Nothing to stop (Esc stops a mode computation, a tree build and g, G or N generation).",
+                        timeout=2)
+
     def action_help(self) -> None:
         from explorer.ui.screens.help import HelpScreen
 
@@ -551,6 +324,7 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
             self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
+        self.jobs.stop()
         if self._autosaver is not None and self.session is not None:
             from explorer.io.session_store import session_to_json
 
@@ -560,25 +334,3 @@ class ExplorerCore(ModeViewsMixin, TreesMixin, App[None]):
                 self.exit(return_code=1, message=f"Not saved: {unsaved}")
                 return
         self.exit()
-
-
-class ExplorerApp(DecodingLabMixin, ExplorerCore):
-    """The token explorer: the core screen plus the features of explorer/ui/features/.
-
-    The feature mixins come before ExplorerCore in the bases, so their overrides of the core's
-    hooks (``_render_table``, ``on_step_ready``, ...) run first and reach the core with super().
-    """
-
-    def action_stop_job(self) -> None:
-        """Escape: stop whatever generates in the background (tree build, g/G, the lab's N)."""
-        stopped = False
-        if getattr(self, "_lab_busy", None) == "generating":
-            self.workers.cancel_group(self, "lab-run")
-            stopped = True
-        if self._tree_stop is not None or self._gen_stop is not None:
-            TreesMixin.action_stop_job(self)
-            stopped = True
-        if stopped:
-            self.notify("Stopping…", timeout=2)
-        elif self.ready:
-            self.notify("Nothing to stop (Esc stops a tree build and g, G or N generation).", timeout=2)

@@ -24,6 +24,14 @@ class KeySpec:
     group: str = "General"
     label: str = ""
     """Short footer label (default: the description)."""
+    when: str = ""
+    """A condition (``app.extensions.key_conditions``): the footer lists the key only while it
+    holds. Pressed otherwise, the key still runs and says why it does nothing now."""
+
+
+OPTION_WORDS = {"<": "layer", ">": "layer", "{": "head", "}": "head", "m": "method", "M": "baseline",
+                "f": "feature", "F": "feature", "p": "layer"}
+"""What an option key usually changes, for "this mode has no … option"."""
 
 
 KEYMAP: tuple[KeySpec, ...] = (
@@ -39,15 +47,22 @@ KEYMAP: tuple[KeySpec, ...] = (
     KeySpec("x", "save_prompt", "Save the current prompt to a file", True, "x", "Prompts", "Save"),
     KeySpec("e", "cycle_mode", "Cycle visualization modes", True, "e", "Modes", "Mode"),
     KeySpec("p", "layer_toggle", "Layer views / SAE layer (when enabled)", display="p", group="Modes"),
-    KeySpec("less_than_sign", "layer_down", "Mode option: previous layer", display="<", group="Modes"),
-    KeySpec("greater_than_sign", "layer_up", "Mode option: next layer", display=">", group="Modes"),
-    KeySpec("left_curly_bracket", "head_down", "Mode option: previous attention head (or mean)", display="{", group="Modes"),
-    KeySpec("right_curly_bracket", "head_up", "Mode option: next attention head (or mean)", display="}", group="Modes"),
-    KeySpec("m", "cycle_method", "Mode option: next method (rollout/raw, IG/saliency/input×gradient)", display="m", group="Modes"),
-    KeySpec("M", "cycle_baseline", "Mode option: next attribution baseline (zero/pad/eos)", display="M", group="Modes"),
-    KeySpec("v", "cycle_series", "Plot the next per-layer series of the mode", display="v", group="Modes"),
-    KeySpec("f", "feature_next", "SAE mode: colour by the next of the cursor token's top features", display="f", group="Modes"),
-    KeySpec("F", "feature_prev", "SAE mode: colour by the previous feature", display="F", group="Modes"),
+    # The option keys change whichever option of the current mode declares them (ParamSpec.keys).
+    KeySpec("less_than_sign", "mode_option('<')", "Mode option: previous layer", display="<", group="Modes"),
+    KeySpec("greater_than_sign", "mode_option('>')", "Mode option: next layer", display=">", group="Modes"),
+    KeySpec("left_curly_bracket", "mode_option('{')", "Mode option: previous attention head (or mean)", display="{",
+            group="Modes"),
+    KeySpec("right_curly_bracket", "mode_option('}')", "Mode option: next attention head (or mean)", display="}",
+            group="Modes"),
+    KeySpec("m", "mode_option('m')", "Mode option: next method (rollout/raw, IG/saliency/input×gradient)", display="m",
+            group="Modes"),
+    KeySpec("M", "mode_option('M')", "Mode option: next attribution baseline (zero/pad/eos)", display="M",
+            group="Modes"),
+    KeySpec("v", "cycle_series", "Plot the next per-layer series of the mode", True, "v", "Modes", "Series",
+            when="has_series"),
+    KeySpec("f", "mode_option('f')", "SAE mode: colour by the next of the cursor token's top features", display="f",
+            group="Modes"),
+    KeySpec("F", "mode_option('F')", "SAE mode: colour by the previous feature", display="F", group="Modes"),
     KeySpec("z", "toggle_zscores", "Toggle z-scores", True, "z", "Modes", "Z-scores"),
     KeySpec("c", "toggle_cursor", "Toggle the token cursor", display="c", group="Cursor"),
     KeySpec("ctrl+j", "cursor_next", "Cursor to the next token", display="Ctrl+j", group="Cursor"),
@@ -72,10 +87,10 @@ KEYMAP: tuple[KeySpec, ...] = (
     KeySpec("b", "lab_ban", "Lab: ban or unban the selected token", display="b", group="Decoding lab"),
     KeySpec("B", "lab_boost", "Lab: raise the selected token's logit by 2 (bias)", display="B", group="Decoding lab"),
     KeySpec("V", "lab_lower", "Lab: lower the selected token's logit by 2 (bias)", display="V", group="Decoding lab"),
-    KeySpec("n", "lab_sample", "Sample the next token with the lab settings (seeded)", display="n",
-            group="Decoding lab"),
-    KeySpec("N", "lab_generate", "Generate 20 tokens with the lab settings (Esc stops)", display="N",
-            group="Decoding lab"),
+    KeySpec("n", "lab_sample", "Sample the next token with the lab settings (seeded)", True, "n",
+            "Decoding lab", "Sample", when="lab_on"),
+    KeySpec("N", "lab_generate", "Generate 20 tokens with the lab settings (Esc stops)", True, "N",
+            "Decoding lab", "Generate", when="lab_on"),
     KeySpec("slash", "lab_regex", "Constrain the next tokens to a regex (empty line releases it)", display="/",
             group="Decoding lab"),
     KeySpec("o", "beam_open", "Beam search from the current prompt", display="o", group="Decoding lab"),
@@ -86,8 +101,8 @@ KEYMAP: tuple[KeySpec, ...] = (
             display="G", group="Trees & generation"),
     KeySpec("X", "export_trace", "Export the current prompt's trace as a JSONL logprobs record", display="X",
             group="Trees & generation"),
-    KeySpec("escape", "stop_job", "Stop a tree build or a generation (g, G, N); keeps what was made",
-            display="Esc", group="Trees & generation"),
+    KeySpec("escape", "stop_job", "Stop what runs: a mode computation, a tree build, a generation (g, G, N); "
+            "keeps what was made", True, "Esc", "Trees & generation", "Stop", when="job_running"),
     KeySpec("question_mark,f1", "help", "Show all keys", True, "? / F1", label="Help"),
     KeySpec("ctrl+q", "quit", "Quit (the session is autosaved)", True, "Ctrl+q", label="Quit"),
 )
@@ -99,7 +114,12 @@ def bindings():
 
     out = []
     for spec in KEYMAP:
+        display = spec.display.split(" / ")[0] if spec.display else None
         out.append(Binding(spec.keys, spec.action, spec.label or spec.description, show=spec.show,
-                           key_display=spec.display.split(" / ")[0] if spec.display else None,
-                           ))
+                           key_display=display))
+        if spec.when:
+            # While the condition is false the binding above is off (and out of the footer);
+            # this hidden twin still runs the action, which says why it does nothing now.
+            out.append(Binding(spec.keys, f"always({spec.action!r})", spec.description, show=False,
+                               key_display=display))
     return out

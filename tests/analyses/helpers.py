@@ -10,11 +10,12 @@ from explorer.engine.session import Session
 TINY_IDS = [1, 4, 5, 6, 7, 4, 8, 9, 10, 5, 6, 7, 11, 12]
 
 
-def make_ctx(wrapper, ids, cursor=None, params=None, cache=None) -> AnalysisContext:
+def make_ctx(wrapper, ids, cursor=None, params=None, cache=None, config=None) -> AnalysisContext:
     session = Session(wrapper, Config(display=DisplaySection(tokens_to_show=5, cache_size=8)), prompts=[list(ids)])
     view = session.compute()
     cursor = len(ids) - 1 if cursor is None else cursor
-    return AnalysisContext(view=view, wrapper=wrapper, cursor=cursor, params=dict(params or {}), cache=cache)
+    return AnalysisContext(view=view, wrapper=wrapper, cursor=cursor, params=dict(params or {}), cache=cache,
+                           config=config)
 
 
 def make_comparison_view(wrapper, ids, other=None):

@@ -88,3 +88,18 @@ def test_bundled_lens_matches_model(bundled_wrapper):
         assert r.checks["max_prob_diff_last_layer_vs_trace"] < 1e-4
     assert r.extra["top1_text"][-1] == " Paris"
     assert r.extra["crystallisation_layer"] is not None
+
+
+def test_rank_ties_are_broken_by_token_id(tiny_wrapper, monkeypatch):
+    """Equal logits: the lower token id ranks first, for the rank and the top-1 alike."""
+    cap = capture_residuals(tiny_wrapper, TINY_IDS)
+    layers, vocab = cap.resid.shape[0], cap.logits.shape[-1]
+    z = torch.zeros(layers, vocab)
+    z[:, [4, 7, 9]] = 2.0  # a three-way tie at the top
+    monkeypatch.setattr("explorer.analyses.lens.lens_logits", lambda _w, _r: z.clone())
+    pos = len(TINY_IDS) - 1
+    assert lens_at_position(tiny_wrapper, cap, pos, 4).rank == [1] * layers
+    assert lens_at_position(tiny_wrapper, cap, pos, 7).rank == [2] * layers
+    lens = lens_at_position(tiny_wrapper, cap, pos, 9)
+    assert lens.rank == [3] * layers and lens.top1 == [4] * layers
+    assert lens_at_position(tiny_wrapper, cap, pos, 0).rank == [4] * layers  # first of the zeros

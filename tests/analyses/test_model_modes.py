@@ -10,7 +10,7 @@ from explorer.analyses.embedding_pca import EmbeddingPcaMode, pca_2d
 from explorer.analyses.guiding_tokens import GuidingTokensMode
 from explorer.analyses.hidden_similarity import HiddenSimilarityMode
 from explorer.analyses.local_bias import LocalBiasMode
-from explorer.analyses.residual import ResidualMode, proximity_shares
+from explorer.analyses.residual import ResidualMode
 from explorer.errors import InputError
 from tests.analyses.helpers import TINY_IDS, make_ctx
 
@@ -110,12 +110,40 @@ def test_residual_norms_match_direct_hooks(request, name):
     assert all(0.0 <= s <= 1.0 for s in shares)
 
 
-def test_proximity_shares_by_hand():
-    x = torch.tensor([3.0, -1.0])
-    a, b = torch.tensor([2.0, 0.0]), torch.tensor([1.0, -1.0])
-    # ‖x‖₁ = 4; ‖x − a‖₁ = 2 → 2; ‖x − b‖₁ = 2 → 2
-    assert proximity_shares(x, [a, b]) == pytest.approx([0.5, 0.5])
-    assert sum(proximity_shares(x, [torch.tensor([-5.0, 5.0]), x])) == pytest.approx(1.0)
+@pytest.mark.parametrize("name", WRAPPERS)
+def test_residual_contributions_sum_to_one(request, name):
+    w = request.getfixturevalue(name)
+    t = 6
+    r = ResidualMode().compute(make_ctx(w, TINY_IDS, t, {"threshold": 0.0}))
+    assert r.checks["head_source_identity_error"] < 1e-4
+    for c in r.extra["contributions"]:
+        if c["degenerate"]:
+            assert c["residual"] is None and c["heads"] is None
+            continue
+        total = c["residual"] + sum(c["heads"]) + (c["o_proj_bias"] or 0.0)
+        assert total == pytest.approx(1.0, abs=1e-9)
+        assert sum(c["sources"]) == pytest.approx(sum(c["heads"]), abs=1e-9) and len(c["sources"]) == t + 1
+        assert 0.0 <= c["mlp"] <= 1.0
+    cut = ResidualMode().compute(make_ctx(w, TINY_IDS, t, {"threshold": 0.3}))
+    for c in cut.extra["contributions"]:
+        if not c["degenerate"]:
+            shares = [c["residual"], *c["heads"]]
+            assert sum(shares) + (c["o_proj_bias"] or 0.0) == pytest.approx(1.0, abs=1e-9)
+    with pytest.raises(InputError):
+        ResidualMode().compute(make_ctx(w, TINY_IDS, t, {"threshold": 2}))
+
+
+def test_residual_without_a_head_split_keeps_its_norms(tiny_wrapper, monkeypatch):
+    from explorer.errors import AnalysisUnavailable
+
+    def unavailable(*_a, **_k):
+        raise AnalysisUnavailable("No v_proj here.")
+
+    monkeypatch.setattr("explorer.engine.contributions.attention_terms", unavailable)
+    r = ResidualMode().compute(make_ctx(tiny_wrapper, TINY_IDS, 4))
+    assert r.extra["contributions"] == [] and r.extra["contributions_unavailable"] == "No v_proj here."
+    assert "head_source_identity_error" not in r.checks and r.layers["resid_norm"]
+    assert any("contributions unavailable: No v_proj here." in d for d in r.details)
 
 
 @pytest.mark.parametrize("name", WRAPPERS)

@@ -31,7 +31,7 @@ def make_config(*entries, enable=True):
 
 def context(session, config, cursor, **params):
     view = session.compute()
-    return AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params={"config": config, **params})
+    return AnalysisContext(view=view, wrapper=session.wrapper, cursor=cursor, params=params, config=config)
 
 
 def session_for(wrapper, config):
@@ -203,3 +203,30 @@ def test_gemma_transcoder_reads_and_predicts_the_sandwiched_mlp(tiny_gemma_wrapp
     var = float(((rows - rows.mean(0)) ** 2).sum(-1).mean())
     assert result.extra["l0"] == int((f[2] > 0).sum())
     assert result.extra["fvu"] == pytest.approx(float(((y[2] - y_hat[2]) ** 2).sum()) / var, rel=1e-4)
+
+
+def test_reference_fvu_divides_by_the_stored_reference_variance(tiny_wrapper, tmp_path):
+    from explorer.engine.sae.reference import reference_variance, store
+
+    write_saelens(tmp_path / "sae")
+    config = make_config(SaeEntry(layer=1, path=str(tmp_path / "sae")))
+    session = session_for(tiny_wrapper, config)
+    without = SaeFeaturesMode().compute(context(session, config, cursor=3))
+    assert without.extra["reference_fvu"] is None and "reference_fvu" not in without.checks
+    assert any("stores no reference variance" in line for line in without.details)
+    store(tmp_path / "sae", 2.5, 4000, "a test")
+    config = make_config(SaeEntry(layer=1, path=str(tmp_path / "sae2")))
+    (tmp_path / "sae").rename(tmp_path / "sae2")  # a new path: the catalog loads the stored figure afresh
+    session = session_for(tiny_wrapper, config)
+    result = SaeFeaturesMode().compute(context(session, config, cursor=3))
+    ids = list(session.current.ids)
+    x = capture(tiny_wrapper, ids, ["blocks.1.hook_resid_post"])["blocks.1.hook_resid_post"]
+    _, x_hat = load_sae(tmp_path / "sae2").forward(x)
+    assert result.extra["reference_fvu"] == pytest.approx(float(((x[3] - x_hat[3]) ** 2).sum()) / 2.5, rel=1e-4)
+    assert result.checks["reference_fvu"] == result.extra["reference_fvu"]
+    assert result.extra["reference_variance"] == {"value": 2.5, "tokens": 4000, "source": "a test"}
+    assert any("reference FVU" in line and "σ²_ref = 2.5" in line for line in result.details)
+    # the figure itself: mean squared distance to the mean over ordinary rows
+    y = torch.randn(50, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    value, used = reference_variance(y)
+    assert used == 50 and value == pytest.approx(float(((y - y.mean(0)) ** 2).sum(-1).mean()), rel=1e-9)

@@ -54,9 +54,11 @@ def assert_matches_capture(wrapper, trace: Trace) -> None:
         scale = max(1.0, float(getattr(want, name).abs().max()))
         diff = float((getattr(got, name) - getattr(want, name)).abs().max())
         assert diff <= TOL * scale, (name, diff, scale)
-    att = rec.attention_capture(len(ids) - 1)
-    eager = capture_attentions(wrapper, ids)
+    query = len(ids) // 2
+    att = rec.attention_capture(query, heads=True)
+    eager = capture_attentions(wrapper, ids, query=query)
     assert float((att.mean - eager.mean).abs().max()) <= TOL
+    assert float((att.rows - eager.rows).abs().max()) <= TOL  # per head, recomputed from records + KV cache
     layers = list(range(got.n_layers + 1))
     lens = rec.lens_probs(layers)
     ref = actual_token_probs(wrapper, want, layers)

@@ -7,15 +7,11 @@ import pytest
 from explorer.ui.app import ExplorerApp
 from explorer.ui.messages import StepComputed
 from explorer.ui.widgets.token_table import TokenTable
+from tests.ui.helpers import notifications, settle
 
 SIZE = (120, 40)
 
 
-async def settle(app, pilot):
-    """Wait for model workers and the messages they post."""
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.fixture
@@ -80,7 +76,7 @@ async def test_h_on_a_one_token_prompt_notifies(tiny_sp_wrapper, test_config):
         await pilot.press("h")
         await pilot.pause()
         assert app.session.current.ids == [4]
-        assert any("at least one token" in n.message for n in app._notifications)
+        assert any("at least one token" in m for m in notifications(app))
 
 
 async def test_prompts_add_remove_switch(app):
@@ -104,7 +100,7 @@ async def test_prompts_add_remove_switch(app):
         await pilot.press("a")  # the last one stays
         await pilot.pause()
         assert app.session.count == 1
-        assert any("only prompt" in n.message for n in app._notifications)
+        assert any("only prompt" in m for m in notifications(app))
 
 
 async def test_d_past_max_prompts_notifies(app):
@@ -115,7 +111,7 @@ async def test_d_past_max_prompts_notifies(app):
             await pilot.press("d")
             await settle(app, pilot)
         assert app.session.count == limit
-        assert any("max_prompts" in n.message for n in app._notifications)
+        assert any("max_prompts" in m for m in notifications(app))
 
 
 async def test_mode_cycle_and_zscores_and_cursor_toggle(app):
@@ -180,7 +176,7 @@ async def test_reset_and_save(app, tmp_path):
         await pilot.pause()
         saved = list((tmp_path / "data" / "prompts").glob("*.json"))
         assert len(saved) == 1
-        assert any("Saved to" in n.message for n in app._notifications)
+        assert any("Saved to" in m for m in notifications(app))
 
 
 async def test_save_failure_notifies(app, tmp_path, monkeypatch):
@@ -191,7 +187,7 @@ async def test_save_failure_notifies(app, tmp_path, monkeypatch):
         await settle(app, pilot)
         await pilot.press("x")
         await pilot.pause()
-        assert any("Cannot write" in n.message for n in app._notifications)
+        assert any("Cannot write" in m for m in notifications(app))
     assert blocker.read_text().startswith("a file")
 
 
@@ -214,7 +210,7 @@ async def test_p_without_layer_prob_explains(app):
         await settle(app, pilot)
         await pilot.press("p")
         await pilot.pause()
-        assert app._notifications, "p did nothing visible"
+        assert notifications(app), "p did nothing visible"
 
 
 async def test_markup_and_escapes_in_prompt_are_text(tiny_sp_wrapper, test_config):
@@ -257,4 +253,4 @@ async def test_engine_error_becomes_notification(app, monkeypatch):
         monkeypatch.setattr(app.session, "compute", boom)
         await pilot.press("h")
         await settle(app, pilot)
-        assert any("the model refused" in n.message for n in app._notifications)
+        assert any("the model refused" in m for m in notifications(app))

@@ -9,15 +9,9 @@ from explorer.engine.decoding.settings import DecodingSettings
 from explorer.ui.app import ExplorerApp
 from explorer.ui.features.decoding_lab import GENERATE_N, LAB_COLUMNS, prob_text
 from explorer.ui.widgets.token_table import TokenTable
+from tests.ui.helpers import notifications, settle
 
 SIZE = (120, 40)
-
-
-async def settle(app, pilot):
-    """Wait for workers and the messages they post (a result can start another worker)."""
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.fixture
@@ -36,10 +30,6 @@ def expected_view(app, settings, allowed=None, order="raw"):
 
 def column(table: TokenTable, key: str) -> list[str]:
     return [str(table.get_cell_at((r, [k.value for k in table.columns].index(key)))) for r in range(table.row_count)]
-
-
-def messages_of(app) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 async def open_lab(app, pilot):
@@ -102,23 +92,23 @@ async def test_out_of_range_values_are_refused_with_the_range(app):
         await settle(app, pilot)
         await pilot.press("minus")  # lab off: explains itself
         await pilot.pause()
-        assert any("press D" in m for m in messages_of(app))
+        assert any("press D" in m for m in notifications(app))
         await open_lab(app, pilot)
         await pilot.press("right_square_bracket", "minus")  # top-k below 0
         await pilot.pause()
-        assert any("top-k must be a whole number of at least 0" in m for m in messages_of(app))
+        assert any("top-k must be a whole number of at least 0" in m for m in notifications(app))
         await pilot.press("right_square_bracket", "equals_sign")  # top-p above 1
         await pilot.pause()
-        assert any("top-p must be in (0, 1]" in m for m in messages_of(app))
+        assert any("top-p must be in (0, 1]" in m for m in notifications(app))
         await pilot.press("left_square_bracket", "left_square_bracket")
         for _ in range(25):  # temperature x1.25 until past 100
             await pilot.press("equals_sign")
         await pilot.pause()
-        assert any("temperature must be greater than 0 and at most 100" in m for m in messages_of(app))
+        assert any("temperature must be greater than 0 and at most 100" in m for m in notifications(app))
         await settle(app, pilot)
         assert app.lab_settings.top_k == 0 and app.lab_settings.top_p == 1.0
         assert 80 < app.lab_settings.temperature <= 100
-        assert not [n for n in app._notifications if n.severity == "error"]
+        assert not notifications(app, "error")
 
 
 async def test_ban_removes_the_token_and_unban_restores_it(app):
@@ -220,7 +210,7 @@ async def test_N_appends_what_generate_tokens_makes(app):
         assert 1 <= len(want.new_ids) <= GENERATE_N
         assert s.current.ids == prompt + want.new_ids
         assert app.view.ids == tuple(s.current.ids)
-        assert any("Generated" in m for m in messages_of(app))
+        assert any("Generated" in m for m in notifications(app))
 
 
 async def test_escape_stops_generation(app, monkeypatch):
@@ -250,12 +240,12 @@ async def test_escape_stops_generation(app, monkeypatch):
         release.set()
         await settle(app, pilot)
         assert len(app.session.current.ids) == len(prompt) + 1
-        msgs = messages_of(app)
+        msgs = notifications(app)
         assert any("Still generating" in m for m in msgs)
         assert any("stopped by Esc" in m for m in msgs)
         await pilot.press("escape")  # nothing to stop: says so
         await pilot.pause()
-        assert any("Nothing to stop" in m for m in messages_of(app))
+        assert any("Nothing to stop" in m for m in notifications(app))
 
 
 async def test_beam_screen_shows_beam_searchs_winner_and_opens_it(app):
@@ -313,10 +303,10 @@ async def test_beam_screen_settings_and_max_prompts(app):
         for _ in range(20):
             await pilot.press("minus")  # beams 5 -> ... -> 0 is refused with the range
         await pilot.pause()
-        assert any("num_beams must be a whole number from 1 to 64" in m for m in messages_of(app))
+        assert any("num_beams must be a whole number from 1 to 64" in m for m in notifications(app))
         await pilot.press("enter")  # the session is full: says so and stays
         await pilot.pause()
-        assert any("max_prompts" in m for m in messages_of(app))
+        assert any("max_prompts" in m for m in notifications(app))
         assert isinstance(app.screen, BeamScreen)
         await pilot.press("escape")
         await pilot.pause()
@@ -351,7 +341,7 @@ async def enter_regex(app, pilot, text: str) -> None:
 
 
 def table_tokens(app) -> set[str]:
-    return {r.text.text for r, _ in app._lab_rows_shown}
+    return {r.text.text for r in app.table_rows}
 
 
 async def test_date_regex_limits_the_table_and_releases_when_complete(word_app):
@@ -364,7 +354,7 @@ async def test_date_regex_limits_the_table_and_releases_when_complete(word_app):
         await enter_regex(app, pilot, DATE)
         assert app.lab_on and app._constraint is not None
         assert table_tokens(app) == DIGITS  # only tokens that keep a date possible
-        assert all(r.removed_by is None for r, _ in app._lab_rows_shown)
+        assert all(r.removed_by is None for r in app.table_rows)
         assert "regex" in [st.name for st in app._lab_result.view.stages]
         assert "10 tokens allowed" in str(app.query_one("#lab-text").render())
         for _ in range(4):  # four digits by hand, then only the dash fits
@@ -376,8 +366,8 @@ async def test_date_regex_limits_the_table_and_releases_when_complete(word_app):
         text = "".join(app.session.wrapper.tokenizer.convert_ids_to_tokens(app.session.current.ids[len(prompt):]))
         assert re.fullmatch(DATE, text), text
         assert app._constraint is None
-        assert any("match complete" in m for m in messages_of(app))
-        assert not any(r.removed_by == "regex" for r, _ in app._lab_rows_shown)
+        assert any("match complete" in m for m in notifications(app))
+        assert not any(r.removed_by == "regex" for r in app.table_rows)
 
 
 async def test_regex_refuses_a_token_that_breaks_it_and_n_samples_within_it(word_app):
@@ -397,10 +387,10 @@ async def test_regex_refuses_a_token_that_breaks_it_and_n_samples_within_it(word
         await pilot.press("l")
         await settle(app, pilot)
         assert app.session.current.ids == before
-        assert any("does not keep the text a match" in m for m in messages_of(app))
+        assert any("does not keep the text a match" in m for m in notifications(app))
         await enter_regex(app, pilot, "")  # an empty line releases it
         assert app._constraint is None
-        assert any("released" in m for m in messages_of(app))
+        assert any("released" in m for m in notifications(app))
 
 
 async def test_regex_file_and_bad_regexes(word_app):
@@ -414,9 +404,9 @@ async def test_regex_file_and_bad_regexes(word_app):
         assert app._constraint is not None and app._constraint.compiled.regex == DATE
         await enter_regex(app, pilot, "(")
         assert app._constraint is None
-        assert any("not valid" in m for m in messages_of(app))
+        assert any("not valid" in m for m in notifications(app))
         await enter_regex(app, pilot, "Z+")
-        assert any("No token of this model can start" in m for m in messages_of(app))
+        assert any("No token of this model can start" in m for m in notifications(app))
         await enter_regex(app, pilot, "missing.regex")
-        assert any("No regex file" in m for m in messages_of(app))
-        assert not [n for n in app._notifications if n.severity == "error"]
+        assert any("No regex file" in m for m in notifications(app))
+        assert not notifications(app, "error")

@@ -7,14 +7,11 @@ import pytest
 from explorer.analyses import analysis_names
 from explorer.ui.app import ExplorerApp
 from explorer.ui.widgets.layer_plot import LayerPlot
+from tests.ui.helpers import notifications, settle
 
 SIZE = (140, 50)
 
 
-async def settle(app, pilot):
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.mark.parametrize("mode", analysis_names())
@@ -53,7 +50,7 @@ async def test_layer_head_method_keys_change_the_result(tiny_session):
         assert app.mode_result is not None and app.mode_result.values != first.values
         await pilot.press("M")  # attention has no baseline: explained, not raised
         await pilot.pause()
-        assert any("no baseline" in n.message for n in app._notifications)
+        assert any("no baseline" in m for m in notifications(app))
 
 
 async def test_p_cycles_layer_views_with_layer_prob(tiny_session):

@@ -6,6 +6,7 @@ import random
 
 from explorer.ui.app import ExplorerApp
 from explorer.ui.keymap import KEYMAP
+from tests.ui.helpers import notifications
 
 N_KEYS = 2000
 
@@ -32,10 +33,10 @@ async def test_random_keys_never_fail(tiny_session, monkeypatch, tmp_path):
             if i % 50 == 0:
                 await app.workers.wait_for_complete()
                 await pilot.pause()
-                errors += [n.message for n in app._notifications if n.severity == "error"]
+                errors += notifications(app, "error")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        errors += [n.message for n in app._notifications if n.severity == "error"]
+        errors += notifications(app, "error")
         assert app.is_running
         # the state is still coherent: the view matches the session once idle
         if not app._pending:

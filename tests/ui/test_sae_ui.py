@@ -8,6 +8,7 @@ from explorer.config import Config, DisplaySection, ModelSection, PromptSection,
 from explorer.engine.session import Session
 from explorer.ui.app import ExplorerApp
 from tests.engine.sae_files import write_saelens
+from tests.ui.helpers import notifications, settle
 
 SIZE = (140, 50)
 
@@ -17,10 +18,6 @@ def _cache_dir(tmp_path, monkeypatch):
     monkeypatch.setattr("explorer.engine.sae.catalog.feature_cache_dir", lambda: tmp_path / "cache" / "sae_features")
 
 
-async def settle(app, pilot):
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 def sae_app(wrapper, tmp_path, enable=True):
@@ -66,4 +63,4 @@ async def test_sae_off_says_so(tiny_sp_wrapper, tmp_path):
         assert app.mode_result is None and app.mode_error
         await pilot.press("f")
         await pilot.pause()
-        assert app._notifications
+        assert notifications(app)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from explorer.ui.app import ExplorerApp
+from tests.ui.helpers import settle
 
 SIZE = (120, 36)
 
 
 async def _settle(pilot):
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    await settle(pilot.app, pilot)
 
 
 def test_start_screen(snap_compare, tiny_session):

@@ -16,15 +16,11 @@ from explorer.ui.app import ExplorerApp
 from explorer.ui.features.trees import GENERATE_TOKENS, app_tree_params
 from explorer.ui.screens.tree import TreeScreen
 from tests.engine.tree_compare import NODE_FIELDS, assert_same_tree
+from tests.ui.helpers import notifications, settle
 
 SIZE = (120, 40)
 
 
-async def settle(app, pilot):
-    """Wait for workers and the messages they post (a worker's message may start another)."""
-    for _ in range(4):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.fixture
@@ -120,7 +116,7 @@ async def test_enter_past_max_prompts_is_refused(app):
         await pilot.pause()
         assert isinstance(app.screen, TreeScreen)  # stays, so another action is possible
         assert app.session.count == app.session.config.prompt.max_prompts
-        assert any("max_prompts" in n.message for n in app._notifications)
+        assert any("max_prompts" in m for m in notifications(app))
 
 
 async def test_s_saves_the_notebook_json_without_overwriting(app, tmp_path):
@@ -141,7 +137,7 @@ async def test_s_saves_the_notebook_json_without_overwriting(app, tmp_path):
             stack.extend(node["children"])
             count += 1
         assert count == screen.result.nodes
-        assert any("Saved to" in n.message for n in app._notifications)
+        assert any("Saved to" in m for m in notifications(app))
         pages = sorted((tmp_path / "data" / "trees").glob("*.html"))
         assert [p.stem for p in pages] == [f.stem for f in files]  # a collapsible page beside each JSON
         assert pages[0].read_text(encoding="utf-8").count('class="node"') == screen.result.nodes
@@ -236,7 +232,7 @@ async def test_X_exports_the_appended_tokens_as_a_logprobs_record(app, tmp_path)
         await settle(app, pilot)
         out = tmp_path / "data" / "logprobs.jsonl"
         assert not out.exists()
-        assert any("Nothing was appended" in n.message for n in app._notifications)
+        assert any("Nothing was appended" in m for m in notifications(app))
         prompt = list(app.session.current.ids)
         await pilot.press("g")
         await settle(app, pilot)
@@ -263,7 +259,7 @@ async def test_X_exports_the_appended_tokens_as_a_logprobs_record(app, tmp_path)
             for alt in entry["other_tokens"]:
                 assert set(alt) == {"token", "logprob", "prob"}
                 assert alt["prob"] == pytest.approx(100 * math.exp(alt["logprob"]))
-        assert any("Logprobs exported" in (n.title or "") for n in app._notifications)
+        assert any("Appended a record of" in m for m in notifications(app))
 
 
 async def test_a_path_past_the_context_is_refused(app):
@@ -273,4 +269,4 @@ async def test_a_path_past_the_context_is_refused(app):
         assert not app.open_path_as_prompt([5] * (limit + 1))
         await pilot.pause()
         assert app.session.count == 1
-        assert any("past the model's context" in n.message for n in app._notifications)
+        assert any("past the model's context" in m for m in notifications(app))

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from explorer.engine.trace import Trace
 
 TOP_STORED = 20  # alternatives kept per step (the Trace keeps the same number)
-GUIDE_SEPARATOR = "\n\n"  # the notebook's blank line between the prompt and the forced prefix
 
 
 @dataclass(frozen=True)
@@ -274,26 +273,6 @@ def generate_tokens(wrapper: ModelWrapper, prompt_ids: Sequence[int], settings: 
                              eos_ids=None if stop_at_eos else (), constraint=constraint,
                              should_stop=should_stop, on_step=record)
     return GenerationResult(tuple(prompt), tuple(out), stopped)
-
-
-def guided_ids(wrapper: ModelWrapper, prompt: str, guide: str, *, chat: bool = False) -> tuple[list[int], list[int]]:
-    """Split guided generation's input into (context ids, forced guide ids).
-
-    Plain models get ``prompt + blank line + guide`` tokenized as one text (so merges across
-    the join are the tokenizer's own); with ``chat`` the guide starts the assistant's reply.
-    """
-    from explorer.engine.chat import chat_ids
-
-    if chat:
-        # The template ends where the reply begins; the guide is the reply's first tokens.
-        return chat_ids(wrapper, prompt), list(wrapper.tokenizer(guide, add_special_tokens=False)["input_ids"])
-    context = wrapper.encode(prompt + GUIDE_SEPARATOR)
-    joined = wrapper.encode(prompt + GUIDE_SEPARATOR + guide)
-    joined = list(joined)
-    if joined[: len(context)] == context and len(joined) > len(context):
-        return context, joined[len(context):]
-    # The join merged across the boundary: keep the context as is and tokenize the guide alone.
-    return context, list(wrapper.tokenizer(guide, add_special_tokens=False)["input_ids"])
 
 
 def logprob_record(wrapper: ModelWrapper, prompt: str, steps: list[TokenStep], *, top: int = 5,

@@ -1,7 +1,7 @@
 """TransformerLens hook names: parsing, checking, and the layer a hook belongs to.
 
 Everything addressed by a string uses TL names (``blocks.{L}.hook_resid_post``); where each
-lives in a Hugging Face model is in :mod:`explorer.engine.sae.hooks`. Stdlib only.
+lives in a Hugging Face model is in :mod:`explorer.engine.layers`. Stdlib only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 # Sites inside a block we can capture on a raw HF Llama / Gemma 2 model.
 SITES = (
     "hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out",
-    "attn.hook_z", "ln2.hook_normalized", "mlp.hook_in", "mlp.hook_out", "hook_mlp_in",
+    "attn.hook_z", "ln2.hook_normalized", "mlp.hook_in", "mlp.hook_out", "hook_mlp_in", "mlp.hook_post",
 )
 _HOOK = re.compile(r"^blocks\.(\d+)\.(.+)$")
 

@@ -1,7 +1,7 @@
 """Capture activations at TransformerLens hook names on a raw Hugging Face model (Llama, Gemma 2/3...).
 
-Where each TL hook lives (SCIENCE.md, "TL hook -> HF location"), for decoder layer
-``layer = model.model.layers[L]``:
+Where each TL hook lives is decided by :mod:`explorer.engine.layers` (the one layer
+locator); the table, for decoder layer ``layer = model.model.layers[L]``:
 
 ===========================  ===========================================  ==============================================
 TL hook                      Llama / Qwen / Mistral                       Gemma 2 / 3 (sandwich norms)
@@ -31,6 +31,7 @@ from contextlib import ExitStack
 
 import torch
 
+from explorer.engine.layers import decoder_layers, first_tensor as _first, locate, norm_eps as _norm_eps
 from explorer.engine.sae.hook_names import parse_hook
 from explorer.errors import AnalysisUnavailable
 
@@ -39,63 +40,10 @@ class _Captured(Exception):
     """Raised from a hook to stop the forward pass once everything is captured."""
 
 
-def decoder_layers(model) -> list:
-    """The list of decoder blocks of a causal LM (``model.model.layers`` and its cousins)."""
-    for path in ("model.layers", "model.language_model.layers", "transformer.h", "gpt_neox.layers",
-                 "model.decoder.layers", "layers"):
-        obj = model
-        try:
-            for part in path.split("."):
-                obj = getattr(obj, part)
-        except AttributeError:
-            continue
-        if isinstance(obj, torch.nn.ModuleList):
-            return list(obj)
-    raise AnalysisUnavailable(f"Cannot find the decoder layers of {type(model).__name__} to capture SAE inputs.")
-
-
-def _is_sandwich(layer) -> bool:
-    """Gemma 2/3 blocks normalise each sub-layer's output (post_*_layernorm) before the residual add."""
-    return hasattr(layer, "pre_feedforward_layernorm") and hasattr(layer, "post_feedforward_layernorm")
-
-
-def _norm_eps(norm) -> float:
-    for name in ("variance_epsilon", "eps"):
-        if hasattr(norm, name):
-            return float(getattr(norm, name))
-    return 1e-6
-
-
-def _first(x):
-    return x[0] if isinstance(x, (tuple, list)) else x
-
-
-def _module(layer, site: str, layer_index: int):
-    """(module, "input"|"output") that carries the site's tensor."""
-    sandwich = _is_sandwich(layer)
-    attn = getattr(layer, "self_attn", None)
-    mlp = getattr(layer, "mlp", None)
-    mid_norm = getattr(layer, "pre_feedforward_layernorm" if sandwich else "post_attention_layernorm", None)
-    table = {
-        "hook_resid_pre": (layer, "input"),
-        "hook_resid_post": (layer, "output"),
-        "hook_resid_mid": (mid_norm, "input"),
-        "hook_mlp_in": (mid_norm, "input"),
-        "ln2.hook_normalized": (mid_norm, "input"),  # normalised below, gain left out
-        "hook_attn_out": ((getattr(layer, "post_attention_layernorm", None), "output") if sandwich
-                          else (getattr(attn, "o_proj", None), "output")),
-        "hook_mlp_out": ((getattr(layer, "post_feedforward_layernorm", None), "output") if sandwich
-                         else (mlp, "output")),
-        "attn.hook_z": (getattr(attn, "o_proj", None), "input"),
-        "mlp.hook_in": (mlp, "input"),
-        "mlp.hook_out": (mlp, "output"),
-    }
-    module, where = table[site]
-    if module is None:
-        raise AnalysisUnavailable(
-            f"blocks.{layer_index}.{site} cannot be located in {type(layer).__name__} (no matching sub-module)."
-        )
-    return module, where
+def _module(layer_index: int, site: str, model):
+    """(module, "input"|"output") that carries the site's tensor (the one layer locator decides)."""
+    where = locate(model, layer_index, site)
+    return where.module, where.side
 
 
 @torch.no_grad()  # not inference_mode: training uses the captured tensors in autograd
@@ -143,7 +91,7 @@ def capture_batch(wrapper, batch: list[list[int]], hooks: list[str]) -> dict[str
     def store(name: str, L: int, site: str, tensor: torch.Tensor) -> None:
         t = _first(tensor).detach().float()  # [B, n, d]
         if site == "ln2.hook_normalized":
-            mid_norm = _module(layers[L], site, L)[0]
+            mid_norm = _module(L, site, model)[0]
             t = t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + _norm_eps(mid_norm))
         out[name] = t.reshape(t.shape[0], t.shape[1], -1).cpu()
         if len(out) == len(wanted):
@@ -151,7 +99,7 @@ def capture_batch(wrapper, batch: list[list[int]], hooks: list[str]) -> dict[str
 
     with ExitStack() as stack, wrapper.lock:
         for name, (L, site) in wanted.items():
-            module, where = _module(layers[L], site, L)
+            module, where = _module(L, site, model)
             if where == "input":
                 def pre_hook(mod, args, kwargs, _n=name, _L=L, _s=site):
                     x = args[0] if args else kwargs.get("hidden_states", next(iter(kwargs.values())))

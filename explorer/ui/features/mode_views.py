@@ -1,120 +1,238 @@
-"""Mode options and plots: layer, head and method keys; the per-layer plot; heatmaps; PCA scatter.
+"""Modes on the main screen: computing the current mode, and the keys e, p and the option keys.
 
-Reads each mode's ``params`` (ParamSpec) to know what it accepts; results come from the
-app's mode machinery (lazy modes in a worker, through the ResultCache).
+Everything about a mode comes from its declarations (explorer/analyses/base.py): the option
+keys (``< > { } m M f F p``) step or cycle the ParamSpec that lists the key, ``needs_flag``
+puts a mode behind ``p`` and a command-line flag, ``requires`` names engine capabilities. No
+code here names a mode. Lazy modes run as "mode" jobs: a new cursor position, option, mode
+or prompt stops the running one at the engine's next safe point, and a result for another
+key than the current one is dropped.
 """
 
 from __future__ import annotations
 
-from rich.style import Style
-from rich.text import Text
+from typing import Any
 
-from explorer.ui.render import lerp_color
-from explorer.ui.widgets.mode_panel import ModePanel
+from explorer.errors import ExplorerError
+from explorer.ui.features.mode_render import ModeRenderMixin
+from explorer.ui.keymap import OPTION_WORDS
+from explorer.ui.messages import ModeComputed
 
-MAX_HEATMAP_ROWS = 40
 
+class ModeViewsMixin(ModeRenderMixin):
+    """Keys: e, p, < > { } m M f F (mode options), v (plotted series)."""
 
-class ModeViewsMixin:
-    """Keys: < > layer, { } head, m method, M baseline, v plotted series."""
+    result_cache = None  # explorer.analyses.cache.ResultCache, made once the session exists
+    mode_result = None
+    mode_error: str | None = None
+    _mode_pending: tuple | None = None
+    _mode_job = None  # the job computing _mode_pending
 
-    plot_series: dict[str, int]
+    def install_modes(self) -> None:
+        self.mode_params: dict[str, dict[str, Any]] = {}
+        self.plot_series: dict[str, int] = {}
+        self.extensions.key_conditions["has_series"] = lambda: bool(
+            self.mode_result is not None and self.mode_result.layers and len(self.mode_result.layers) > 1)
 
     def _analysis(self):
         from explorer.analyses import get_analysis
 
         return get_analysis(self.session.mode)
 
-    def _spec(self, key: str):
-        for spec in getattr(self._analysis(), "params", ()) or ():
-            if spec.key == key:
-                return spec
-        return None
+    def _analysis_context(self, analysis):
+        from explorer.analyses import AnalysisContext
 
-    def _set_param(self, key: str, value) -> None:
-        name = self.session.mode
-        params = self.mode_params.setdefault(name, {})
-        if value is None:
-            params.pop(key, None)
+        flags = frozenset(name for name, on in (("cross_layer", self.cross_layer), ("layer_prob", self.layer_prob))
+                          if on)
+        return AnalysisContext(self.view, self.session.wrapper, self._cursor(),
+                               dict(self.mode_params.get(analysis.name, {})), cache=self.result_cache,
+                               config=self.session.config, flags=flags)
+
+    # ------------------------------------------------------------ computing
+    def stop_stale_work(self) -> None:
+        """The prompt changed: a mode computation for the old one would be thrown away."""
+        self.jobs.stop("mode")
+        self._mode_pending = None
+
+    def _refresh_mode(self) -> None:
+        """Compute the current mode for the current view: inline when cheap, as a job when not."""
+        from explorer.analyses.cache import compute_mode, result_key
+
+        if not self.ready:
+            return
+        if not self.view_is_current():
+            # The view belongs to the prompt before an append: its cursor positions do not match
+            # the session's. The step on its way calls this again.
+            self.stop_stale_work()
+            self.mode_result, self.mode_error = None, None
+            self._render_all()
+            return
+        analysis = self._analysis()
+        ctx = self._analysis_context(analysis)
+        key = result_key(analysis, ctx)
+        if key == self._mode_pending:
+            return  # already computing exactly this
+        self.mode_error = None
+        cached = self.result_cache.get(key) if analysis.lazy else None
+        if not analysis.lazy or cached is not None:
+            self.jobs.stop("mode")
+            self._mode_pending = None
+            try:
+                self.mode_result = cached if cached is not None else compute_mode(analysis, ctx, self.result_cache)
+            except ExplorerError as exc:
+                self.mode_result, self.mode_error = None, exc.message
         else:
-            params[key] = value
+            self.mode_result = None
+            self._mode_pending = key
+            self._mode_job = self.jobs.start("mode", f"computing {analysis.label}",
+                                             lambda job: self._compute_mode(job, key, analysis, ctx), esc=True,
+                                             on_end=self._mode_job_ended)
+        self._render_all()
+        self._refresh_bindings()
+
+    def _compute_mode(self, job, key: tuple, analysis, ctx) -> None:
+        from dataclasses import replace
+
+        from explorer.analyses.cache import compute_mode
+
+        if job.should_stop():
+            return  # the user moved on before it began: never start the work
+        try:
+            result = compute_mode(analysis, replace(ctx, should_stop=job.should_stop), self.result_cache)
+        except ExplorerError as exc:
+            self.post_message(ModeComputed(key, None, exc.message))
+            return
+        if not job.should_stop():
+            self.post_message(ModeComputed(key, result))
+
+    def _mode_job_ended(self, job) -> None:
+        """The current mode job ended without a result: it was stopped by Esc; say so."""
+        if job is self._mode_job and self._mode_pending is not None and job.stopping:
+            self._mode_pending = None
+            self.mode_error = "Stopped (Esc). Move the cursor, change an option or press e to compute it again."
+            self._render_all()
+
+    def on_mode_computed(self, msg: ModeComputed) -> None:
+        if msg.key != self._mode_pending:
+            return
+        self._mode_pending = None
+        self.mode_result = msg.result
+        self.mode_error = msg.error
+        self._render_all()
+        self._refresh_bindings()
+
+    def _after_view_change(self) -> None:
+        if self.ready:
+            self._refresh_mode()
+        else:
+            self._refresh_status()
+
+    # ------------------------------------------------------------ e and p
+    def _cycle_modes(self) -> list[str]:
+        from explorer.analyses import ANALYSES
+
+        return [a.name for a in ANALYSES if not getattr(a, "needs_flag", None)]
+
+    def action_cycle_mode(self) -> None:
+        if self.session is None:
+            return
+        names = self._cycle_modes()
+        i = names.index(self.session.mode) if self.session.mode in names else -1
+        self.session.mode = names[(i + 1) % len(names)]
+        self._after_view_change()
+        self._autosave()
+
+    def action_layer_toggle(self) -> None:
+        """p: the mode's own p option (the SAE layer) if it declares one, else the layer views."""
+        if self.session is None:
+            return
+        from explorer.analyses import ANALYSES
+
+        if self.ready and self._option_spec("p") is not None:
+            self.action_mode_option("p")
+            return
+        cycle = [a.name for a in ANALYSES if getattr(a, "needs_flag", None) == "layer_prob"]
+        if not cycle:
+            self.notify("Layer views are not available in this build.", severity="warning")
+            return
+        if not self.layer_prob:
+            self.notify("Layer views are off: start with --layer_prob to enable them.", severity="warning")
+            return
+        if self.session.mode in cycle:
+            nxt = cycle.index(self.session.mode) + 1
+            self.session.mode = cycle[nxt] if nxt < len(cycle) else "plain"
+        else:
+            self.session.mode = cycle[0]
+        self._after_view_change()
+        self._autosave()  # the layer view is the saved mode
+
+    # ------------------------------------------------------------ option keys
+    def _option_spec(self, key: str):
+        from explorer.analyses.base import param_for_key
+
+        return param_for_key(self._analysis(), key)
+
+    def action_mode_option(self, key: str) -> None:
+        """One of < > { } m M f F p: change the option of the current mode that declares the key."""
+        if not self.ready:
+            return
+        found = self._option_spec(key)
+        analysis = self._analysis()
+        if found is None:
+            self.notify(f"The {analysis.label} mode has no {OPTION_WORDS.get(key, key)} option.",
+                        severity="warning", timeout=3)
+            return
+        spec, direction = found
+        params = self.mode_params.setdefault(analysis.name, {})
+        try:
+            values = list(spec.options(self.session.wrapper, self.session.config, self.mode_result)) \
+                if spec.options is not None else list(spec.choices)
+        except ExplorerError as exc:
+            self.notify(exc.message, severity="warning", timeout=3)
+            return
+        if not values:
+            return
+        new = self._next_value(spec, values, params, direction)
+        for other, value in spec.sets:
+            if params.get(other, self._declared_default(analysis, other)) != value:
+                self.notify(f"{spec.key.capitalize()} choice applies to {other} {value}: switched to {value}.",
+                            timeout=3)
+                params[other] = value
+        for other in spec.resets:
+            params.pop(other, None)
+        if new is None:
+            params.pop(spec.key, None)
+        else:
+            params[spec.key] = new
+        if len(spec.keys) == 1:
+            self.notify(f"{spec.key}: {'default' if new is None else new}", timeout=2)
         self._refresh_mode()
         self._autosave()  # mode options (the SAE layer of p, ...) are part of the saved session
 
-    def _no_option(self, what: str) -> None:
-        self.notify(f"The {self._analysis().label} mode has no {what} option.", severity="warning", timeout=3)
+    @staticmethod
+    def _declared_default(analysis, key: str):
+        from explorer.analyses.base import mode_params
 
-    # ------------------------------------------------------------ layer / head / method
-    def _layer_count(self) -> int:
-        n = self.session.wrapper.n_layers
-        return n if self.session.mode == "attention" else n + 1
+        return next((s.default for s in mode_params(analysis) if s.key == key), None)
 
-    def _current_layer(self) -> int:
-        params = self.mode_params.get(self.session.mode, {})
-        if "layer" in params:
-            return int(params["layer"]) % self._layer_count()
-        extra = self.mode_result.extra if self.mode_result is not None else {}
-        if "layer" in extra and extra["layer"] is not None:
-            return int(extra["layer"])
-        return self._layer_count() - 1
-
-    def _step_layer(self, delta: int) -> None:
-        if self.session is None or not self.ready:
-            return
-        if self._spec("layer") is None:
-            self._no_option("layer")
-            return
-        if self.session.mode == "attention" and self.mode_params.get("attention", {}).get("method", "rollout") == "rollout":
-            self.mode_params.setdefault("attention", {})["method"] = "raw"
-            self.notify("Layer choice applies to raw attention: switched from rollout to raw.", timeout=3)
-        layer = max(0, min(self._layer_count() - 1, self._current_layer() + delta))
-        self._set_param("layer", layer)
-
-    def action_layer_down(self) -> None:
-        self._step_layer(-1)
-
-    def action_layer_up(self) -> None:
-        self._step_layer(+1)
-
-    def _step_head(self, delta: int) -> None:
-        if self.session is None or not self.ready:
-            return
-        if self._spec("head") is None:
-            self._no_option("head")
-            return
-        heads = int(getattr(self.session.wrapper.config, "num_attention_heads", 1))
-        current = self.mode_params.get(self.session.mode, {}).get("head")
-        order = [None] + list(range(heads))  # None = mean over heads
-        i = order.index(current) if current in order else 0
-        params = self.mode_params.setdefault(self.session.mode, {})
-        if params.get("method", "rollout") == "rollout":
-            params["method"] = "raw"
-        self._set_param("head", order[(i + delta) % len(order)])
-
-    def action_head_down(self) -> None:
-        self._step_head(-1)
-
-    def action_head_up(self) -> None:
-        self._step_head(+1)
-
-    def _cycle_choice(self, key: str) -> None:
-        if self.session is None or not self.ready:
-            return
-        spec = self._spec(key)
-        if spec is None or not spec.choices:
-            self._no_option(key)
-            return
-        current = self.mode_params.get(self.session.mode, {}).get(key, spec.default)
-        choices = list(spec.choices)
-        i = choices.index(current) if current in choices else -1
-        self._set_param(key, choices[(i + 1) % len(choices)])
-        self.notify(f"{key}: {choices[(i + 1) % len(choices)]}", timeout=2)
-
-    def action_cycle_method(self) -> None:
-        self._cycle_choice("method")
-
-    def action_cycle_baseline(self) -> None:
-        self._cycle_choice("baseline")
+    def _next_value(self, spec, values: list, params: dict, direction: int):
+        """The value after the current one: a key of two steps (clamped, or wrapping), one key cycles."""
+        current = params.get(spec.key)
+        # A wrapping option's None is a value of its own (mean over heads, strongest feature);
+        # otherwise an unset option shows the value the mode chose (its default layer).
+        if spec.key not in params and not spec.wrap and self.mode_result is not None:
+            current = self.mode_result.extra.get(spec.key)
+        if current is None:
+            current = spec.default
+        if isinstance(current, int) and not isinstance(current, bool) and current < 0 and -len(values) <= current:
+            current = values[current]  # "-1" means the last one
+        if len(spec.keys) == 1:
+            i = values.index(current) if current in values else -1
+            return values[(i + 1) % len(values)]
+        if current in values:
+            i = values.index(current) + direction
+        else:
+            i = (0 if spec.wrap else len(values) - 1) + (direction if spec.wrap else 0)
+        return values[i % len(values)] if spec.wrap else values[max(0, min(len(values) - 1, i))]
 
     def action_cycle_series(self) -> None:
         if self.mode_result is None or not self.mode_result.layers:
@@ -123,90 +241,3 @@ class ModeViewsMixin:
         name = self.session.mode
         self.plot_series[name] = self.plot_series.get(name, 0) + 1
         self._render_plot()
-
-    # ------------------------------------------------------------ SAE features
-    def cycle_sae_layer(self) -> None:
-        """Key p in the SAE mode: the next configured SAE layer."""
-        from explorer.analyses.sae_features import SaeFeaturesMode
-        from explorer.errors import ExplorerError
-
-        current = self.mode_params.get("sae_features", {}).get("layer")
-        if current is None and self.mode_result is not None:
-            current = self.mode_result.extra.get("layer")
-        try:
-            layer = SaeFeaturesMode.next_layer(self.session.config, self.session.wrapper, current)
-        except ExplorerError as exc:
-            self.notify(exc.message, severity="warning")
-            return
-        params = self.mode_params.setdefault("sae_features", {})
-        params.pop("feature", None)  # feature numbers belong to one SAE
-        self._set_param("layer", layer)
-        self.notify(f"SAE layer {layer}", timeout=2)
-
-    def _step_feature(self, delta: int) -> None:
-        if self.session is None or not self.ready:
-            return
-        if self.session.mode != "sae_features":
-            self.notify("f / F select a feature in the SAE features mode (cycle modes with e).",
-                        severity="warning", timeout=3)
-            return
-        r = self.mode_result
-        features = [f["index"] for f in (r.extra.get("features") or [])] if r is not None else []
-        if not features:
-            self.notify("No active feature at this token to select.", severity="warning", timeout=3)
-            return
-        order = [None] + features  # None = colour by the cursor token's strongest feature
-        current = self.mode_params.get("sae_features", {}).get("feature")
-        i = order.index(current) if current in order else 0
-        self._set_param("feature", order[(i + delta) % len(order)])
-
-    def action_feature_next(self) -> None:
-        self._step_feature(+1)
-
-    def action_feature_prev(self) -> None:
-        self._step_feature(-1)
-
-    # ------------------------------------------------------------ panel extras
-    def _render_plot(self) -> None:
-        panel = self.query_one(ModePanel)
-        r = self.mode_result
-        if r is None:
-            panel.hide_plot()
-            return
-        label = self._analysis().label
-        if r.layers:
-            names = list(r.layers)
-            name = names[self.plot_series.get(self.session.mode, 0) % len(names)]
-            extra = f" (v: next of {len(names)})" if len(names) > 1 else ""
-            panel.show_plot().show_series(f"{label}: {name}{extra}", name, list(r.layers[name]))
-        elif "coords" in r.extra:
-            labels = [t.text.text for t in self.view.tokens]
-            pv = r.extra.get("explained_variance_ratio") or [0, 0]
-            panel.show_plot().show_scatter(f"{label} (PC1 {pv[0]:.0%}, PC2 {pv[1]:.0%})", r.extra["coords"], labels)
-        else:
-            panel.hide_plot()
-
-    def heatmap_text(self) -> Text | None:
-        """Tokens × layers heatmap (residual norms) as coloured cells, one row per token."""
-        r = self.mode_result
-        if r is None or not isinstance(r.extra.get("heatmap"), dict):
-            return None
-        values = r.extra["heatmap"].get("values") or []
-        if not values:
-            return None
-        flat = [v for row in values for v in row if v is not None]
-        lo, hi = min(flat), max(flat)
-        text = Text(f"\nHeatmap: {r.extra['heatmap'].get('rows', 'rows')} × "
-                    f"{r.extra['heatmap'].get('columns', 'columns')} (yellow {lo:.2f} → blue {hi:.2f})\n", style="bold")
-        start = max(0, len(values) - MAX_HEATMAP_ROWS)
-        for i in range(start, len(values)):
-            tok = self.view.tokens[i].text.text if i < len(self.view.tokens) else ""
-            label = tok.replace("\n", "↵")[:10]
-            text.append(f"{label:>10} ")
-            for v in values[i]:
-                t = 0.0 if hi == lo else (v - lo) / (hi - lo)
-                text.append(" ", Style(bgcolor=lerp_color("#ffffcc", "#253494", t)))
-            text.append("\n")
-        if start:
-            text.append(f"(first {start} tokens not shown)\n", style="dim")
-        return text

@@ -1,6 +1,6 @@
 """Token trees, generation and the logprob export on the main screen (keys T, g, G, X, Escape).
 
-* ``T`` builds the seed notebook's token tree from the current prompt in a thread worker
+* ``T`` builds the seed notebook's token tree from the current prompt as a job
   (progress in ``#extra-panels``, Escape stops it and keeps what was built), then pushes the
   tree screen (explorer/ui/screens/tree.py); Enter there opens a path as a new prompt.
 * ``g`` / ``G`` generate GENERATE_TOKENS tokens (greedy / sampled with the session seed, so a
@@ -9,7 +9,7 @@
   record format: ``prompt`` is the prompt as it was opened, ``response`` what was appended since.
 
 All model work runs through the engine (build_tree, generate, trace_steps, logprob_record);
-one job of each kind at a time. Expected refusals (context full, nothing to export) are
+one job of each kind at a time, run through ``app.jobs``. Expected refusals (context full, nothing to export) are
 warnings; anything else reaches the app's one error boundary.
 """
 
@@ -20,10 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from textual import work
 from textual.message import Message
 from textual.widgets import Static
-from textual.worker import get_current_worker
 
 from explorer.errors import InputError
 
@@ -39,17 +37,7 @@ def app_tree_params():
     return TreeParams(max_depth=40, max_completed_paths=5)
 
 
-# ---------------------------------------------------------------- messages from the workers
-@dataclass
-class JobProgressed(Message):
-    text: str
-
-
-@dataclass
-class JobEnded(Message):
-    kind: str  # "tree" or "generate"
-
-
+# ---------------------------------------------------------------- messages from the jobs
 @dataclass
 class TreeBuilt(Message):
     result: Any  # explorer.engine.tree.TreeResult
@@ -70,18 +58,19 @@ class TraceExported(Message):
     tokens: int
 
 
-class TreesMixin:
-    """Keys: T tree, g/G generate, X export, Escape stops a running tree or generation."""
+@dataclass
+class ProgressText(Message):
+    text: str
 
-    _tree_stop: threading.Event | None = None
-    _gen_stop: threading.Event | None = None
+
+class TreesMixin:
+    """Keys: T tree, g/G generate, X export. Esc (the app's) stops a build or a generation and
+    keeps what was made: these jobs hand back their partial result when stopped."""
+
     _export_lock = threading.Lock()  # two quick X presses must not read-modify-write the file at once
     last_tree = None  # the last TreeResult (tests and the screen read it)
 
     # ------------------------------------------------------------ shared bits
-    def _has_view(self) -> bool:
-        return self.session is not None and self.ready
-
     def _show_progress(self, text: str | None) -> None:
         panels = self.query_one("#extra-panels")
         found = panels.query("#job-progress")
@@ -100,64 +89,49 @@ class TreesMixin:
             return False
         return True
 
-    def on_job_progressed(self, msg: JobProgressed) -> None:
-        if self._tree_stop is not None or self._gen_stop is not None:
+    def on_progress_text(self, msg: ProgressText) -> None:
+        if self.jobs.busy("tree") or self.jobs.busy("generate"):
             self._show_progress(msg.text)
 
-    def on_job_ended(self, msg: JobEnded) -> None:
-        if msg.kind == "tree":
-            self._tree_stop = None
-        else:
-            self._gen_stop = None
-        if self._tree_stop is None and self._gen_stop is None:
+    def _progress_done(self) -> None:
+        """A tree or generation job ended: the progress line goes once neither runs."""
+        if not (self.jobs.busy("tree") or self.jobs.busy("generate")):
             self._show_progress(None)
-
-    def action_stop_job(self) -> None:
-        """Escape: stop a running tree build or generation; what was made so far is kept."""
-        for stop in (self._tree_stop, self._gen_stop):
-            if stop is not None:
-                stop.set()
 
     # ------------------------------------------------------------ T: token tree
     def action_build_tree(self) -> None:
-        if not self._has_view():
+        if not self.ready:
             return
-        if self._tree_stop is not None:
+        if self.jobs.busy("tree"):
             self.notify("A token tree is already being built (Esc stops it).", severity="warning", timeout=3)
             return
         ids = list(self.session.current.ids)
         if not self._fits_context(ids, "grow a tree"):
             return
-        self._tree_stop = threading.Event()
         params = app_tree_params()
         self._show_progress(f"Building the token tree (max depth {params.max_depth}, "
                             f"{params.max_completed_paths} completed paths)… Esc stops")
-        self.build_tree_worker(ids, params, self._tree_stop)
+        self.jobs.start("tree", "building the token tree", lambda job: self._build_tree(job, ids, params), esc=True,
+                        on_end=lambda _job: self._progress_done())
 
-    @work(thread=True, exclusive=True, group="tree", exit_on_error=False, description="Building a token tree")
-    def build_tree_worker(self, ids: list[int], params, stop: threading.Event) -> None:
+    def _build_tree(self, job, ids: list[int], params) -> None:
         from explorer.engine.tree import build_tree
 
-        worker = get_current_worker()
         last = [0.0]
 
         def on_progress(p) -> None:
             now = time.monotonic()
             if now - last[0] >= PROGRESS_EVERY_S:
                 last[0] = now
-                self.post_message(JobProgressed(
+                self.post_message(ProgressText(
                     f"Token tree: {p.nodes} nodes, depth {p.depth}, {p.completed_paths}/"
                     f"{params.max_completed_paths} completed paths, queue {p.queue}, {p.seconds:.1f} s — "
                     "Esc stops and keeps what was built"))
 
-        try:
-            wrapper = self.session.wrapper
-            result = build_tree(wrapper, ids, params, prompt_text=wrapper.decode(ids), on_progress=on_progress,
-                                should_stop=lambda: stop.is_set() or worker.is_cancelled)
-            if not worker.is_cancelled:
-                self.post_message(TreeBuilt(result, ids))
-        finally:
-            self.post_message(JobEnded("tree"))
+        wrapper = self.session.wrapper
+        result = build_tree(wrapper, ids, params, prompt_text=wrapper.decode(ids), on_progress=on_progress,
+                            should_stop=job.should_stop)
+        self.post_message(TreeBuilt(result, ids))  # stopped or not: what was built is kept
 
     def on_tree_built(self, msg: TreeBuilt) -> None:
         from explorer.ui.screens.tree import TreeScreen
@@ -194,38 +168,34 @@ class TreesMixin:
         self._start_generation(sampled=True)
 
     def _start_generation(self, sampled: bool) -> None:
-        if not self._has_view():
+        if not self.ready:
             return
-        if self._gen_stop is not None:
+        if self.jobs.busy("generate"):
             self.notify("Already generating (Esc stops).", severity="warning", timeout=3)
             return
         snapshot = self.session.snapshot()
         if not self._fits_context(list(snapshot[1]), "generate"):
             return
-        self._gen_stop = threading.Event()
         how = f"sampling with seed {self.session.seed}" if sampled else "greedy"
         self._show_progress(f"Generating {GENERATE_TOKENS} tokens ({how})… Esc stops")
-        self.generate_worker(snapshot, sampled, int(self.session.seed), self._gen_stop)
+        seed = int(self.session.seed)
+        self.jobs.start("generate", "generating", lambda job: self._generate(job, snapshot, sampled, seed), esc=True,
+                        on_end=lambda _job: self._progress_done())
 
-    @work(thread=True, exclusive=True, group="generate", exit_on_error=False, description="Generating tokens")
-    def generate_worker(self, snapshot: tuple, sampled: bool, seed: int, stop: threading.Event) -> None:
+    def _generate(self, job, snapshot: tuple, sampled: bool, seed: int) -> None:
         from explorer.engine.decoding.generate import generate
 
-        worker = get_current_worker()
         count = [0]
 
         def on_token(_step) -> None:
             count[0] += 1
-            self.post_message(JobProgressed(f"Generating: {count[0]}/{GENERATE_TOKENS} tokens — "
-                                            "Esc stops and keeps them"))
+            self.jobs.report(job, count[0], GENERATE_TOKENS)
+            self.post_message(ProgressText(f"Generating: {count[0]}/{GENERATE_TOKENS} tokens — "
+                                           "Esc stops and keeps them"))
 
-        try:
-            gen = generate(self.session.wrapper, list(snapshot[1]), GENERATE_TOKENS, sample=sampled, seed=seed,
-                           should_stop=lambda: stop.is_set() or worker.is_cancelled, on_token=on_token)
-            if not worker.is_cancelled:
-                self.post_message(TokensGenerated(snapshot, gen, sampled, seed))
-        finally:
-            self.post_message(JobEnded("generate"))
+        gen = generate(self.session.wrapper, list(snapshot[1]), GENERATE_TOKENS, sample=sampled, seed=seed,
+                       should_stop=job.should_stop, on_token=on_token)
+        self.post_message(TokensGenerated(snapshot, gen, sampled, seed))  # stopped or not: keep them
 
     def on_tokens_generated(self, msg: TokensGenerated) -> None:
         gen = msg.generation
@@ -247,7 +217,7 @@ class TreesMixin:
 
     # ------------------------------------------------------------ X: logprob export
     def action_export_trace(self) -> None:
-        if not self._has_view():
+        if not self.ready:
             return
         entry = self.session.current
         start = 0
@@ -260,10 +230,10 @@ class TreesMixin:
             self.notify("Nothing was appended to this prompt since it was opened; generate (g, G) or "
                         "append (l) first.", severity="warning", timeout=4)
             return
-        self.export_worker(self.session.snapshot(), start)
+        snapshot = self.session.snapshot()
+        self.jobs.start("export", "exporting logprobs", lambda job: self._export(snapshot, start), replace=False)
 
-    @work(thread=True, exclusive=False, group="export", exit_on_error=False, description="Exporting logprobs")
-    def export_worker(self, snapshot: tuple, start: int) -> None:
+    def _export(self, snapshot: tuple, start: int) -> None:
         from explorer.engine.decoding.generate import logprob_record, trace_steps
         from explorer.io.exports import append_jsonl
         from explorer.paths import data_dir

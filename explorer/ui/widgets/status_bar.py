@@ -21,7 +21,8 @@ class StatusBar(Static):
         else:
             t.append(f"Cursor: {cursor + 1}/{n_tokens} ")
             t.append(repr(cursor_token), "bold")
-        t.append(f" │ Mode: {mode} │ {model} │ {device} │ seed {seed}")
-        if busy:
+        t.append(f" │ Mode: {mode}")
+        if busy:  # before the model name: a narrow terminal cuts the end of the line
             t.append(f" │ {busy}", "bold yellow")
+        t.append(f" │ {model} │ {device} │ seed {seed}")
         self.update(t)

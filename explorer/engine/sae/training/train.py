@@ -39,6 +39,7 @@ from explorer.engine.sae.base import Sae, ordinary_rows
 from explorer.engine.sae.feature_index import INDEX_FILE, TopContexts, write_index
 from explorer.engine.sae.hooks import capture_batch
 from explorer.engine.sae.formats.saelens import CFG_FILE, WEIGHTS_FILE, save_saelens
+from explorer.engine.sae.reference import reference_variance
 from explorer.errors import InputError
 
 STATE_VERSION = 1
@@ -507,6 +508,7 @@ class Trainer:
         sae = self.model.to_sae(self.state["scale"], self.hook, str(self.out / "sae_weights.safetensors"))
         held = torch.cat(self.heldout_acts).float() if self.heldout_acts else torch.zeros(0, self.d)
         fvu = fvu_all = float("nan")
+        reference: dict = {}
         l0, massive, fired_held = float("nan"), 0, torch.zeros(sae.d_sae, dtype=torch.bool)
         if held.shape[0] >= 2:
             f, x_hat = sae.forward(held)
@@ -515,6 +517,10 @@ class Trainer:
             massive = int((~keep).sum())
             hk, xk = held[keep], x_hat[keep]
             fvu = float(((hk - xk) ** 2).sum() / ((hk - hk.mean(0)) ** 2).sum())
+            # The fixed denominator of the per-token reference FVU (explorer.engine.sae.reference).
+            ref_value, ref_tokens = reference_variance(held)
+            reference = {"reference_variance": ref_value, "reference_variance_tokens": ref_tokens,
+                         "reference_variance_source": f"the held-out tokens of training ({self.source.description})"}
             l0 = float((f != 0).sum(-1).float().mean())
             fired_held = (f != 0).any(0)
         # the feature index: every buffered and held-out token through the encoder
@@ -547,7 +553,7 @@ class Trainer:
         )
         quality = {"heldout_fvu": fvu, "heldout_fvu_all_tokens": fvu_all, "heldout_massive_tokens": massive,
                    "heldout_l0": l0, "dead_fraction": dead_fraction,
-                   "heldout_tokens": report.heldout_tokens, "train_tokens": report.train_tokens}
+                   "heldout_tokens": report.heldout_tokens, "train_tokens": report.train_tokens, **reference}
         save_saelens(sae, self.out, metadata={
             "model_name": self.w.name, "hook_name": self.hook, "context_size": self.s.context, "prepend_bos": False,
             "exclude_first_token": True, "dataset_path": self.source.description,
