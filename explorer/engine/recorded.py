@@ -14,6 +14,7 @@ softmax) without switching the model off sdpa. Never imports Textual or Rich.
 from __future__ import annotations
 
 import sys
+import weakref
 
 import torch
 
@@ -30,7 +31,7 @@ class GrowingTensor:
         self.dtype, self.fill = dtype, fill
         self.n = 0
         self.data: torch.Tensor | None = None
-        self._shared = False  # a view of data[:n] is out: overwrite nothing below n in place
+        self._views: list[weakref.ref] = []  # views of data[:n] handed out: while one lives, crops copy
 
     @property
     def capacity(self) -> int:
@@ -56,7 +57,7 @@ class GrowingTensor:
         if self.n:
             new[self._index(self.n)] = self.data[self._index(self.n)]
         self.data = new
-        self._shared = False
+        self._views = []  # live views keep the old storage; the new one is not shared
 
     @torch.inference_mode()
     def append(self, values: torch.Tensor) -> None:
@@ -78,11 +79,13 @@ class GrowingTensor:
         n = max(0, min(n, self.n))
         if n == self.n:
             return
-        if self._shared:  # the next append would overwrite what a handed-out view shows
+        if any(ref() is not None for ref in self._views):
+            # A mode still holds a view: the next append would overwrite what it shows, so move to
+            # fresh storage of the same capacity (rare: views live only while a mode computes).
             keep = self.data[self._index(n)].clone()
-            self.data = torch.full(self._shape(max(n, MIN_CAPACITY)), self.fill, dtype=self.dtype)
+            self.data = torch.full(self._shape(self.capacity), self.fill, dtype=self.dtype)
             self.data[self._index(n)] = keep
-            self._shared = False
+            self._views = []
         elif self.fill != 0.0 or self.square:
             # Restore the fill past n: square rows and lens columns are read as "not yet computed".
             lead = (slice(None),) * len(self.lead)
@@ -95,8 +98,9 @@ class GrowingTensor:
         """``data[..., :n(, :n)]`` without a copy; later crops copy rather than overwrite it."""
         if self.data is None:
             return torch.full(self._shape(0), self.fill, dtype=self.dtype)
-        self._shared = True
-        return self.data[self._index(self.n)]
+        view = self.data[self._index(self.n)]
+        self._views = [ref for ref in self._views if ref() is not None] + [weakref.ref(view)]
+        return view
 
     @torch.inference_mode()
     def copy(self) -> "GrowingTensor":
