@@ -116,6 +116,20 @@ def child(mode: str, tokens: int, threads: int, runs: int) -> dict:
     return row
 
 
+def markdown_table(rows: list[dict]) -> str:
+    """The README's table: CPU milliseconds (steadier on a shared machine), wall in brackets."""
+    lines = ["| mode | tokens | append | pop | cursor move | bare step | append ÷ bare (CPU) | first fill | peak RSS |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['mode']} | {r['tokens']} | {r['error'][:60]} | | | | | | |")
+            continue
+        lines.append(f"| {r['mode']} | {r['tokens']} | {r['append_cpu_ms']:.0f} ({r['append_ms']:.0f}) ms | "
+                     f"{r['pop_cpu_ms']:.1f} ms | {r['cursor_cpu_ms']:.1f} ms | {r['bare_step_cpu_ms']:.0f} ms | "
+                     f"{r['append_over_bare_cpu']:.2f} | {r['first_fill_ms'] / 1000:.1f} s | {r['peak_rss_mb']:.0f} MB |")
+    return "\n".join(lines)
+
+
 def _machine() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
@@ -129,9 +143,14 @@ def main() -> int:
     p.add_argument("--modes", default=None, help="comma-separated mode names (default: every mode of the registry)")
     p.add_argument("--runs", type=int, default=5, help="keystrokes of each kind per row (medians)")
     p.add_argument("--json", action="store_true", help="print only the JSON object")
+    p.add_argument("--table", metavar="JSON", help="print a saved result (or several, comma-separated) as a README table")
     p.add_argument("--child", nargs=3, metavar=("MODE", "TOKENS", "THREADS"), help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.table:
+        rows = [r for path in args.table.split(",") for r in json.load(open(path))["rows"]]
+        print(markdown_table(rows))
+        return 0
     if args.child:
         mode, tokens, threads = args.child
         print(json.dumps(child(mode, int(tokens), int(threads), args.runs)))
