@@ -8,7 +8,7 @@ It is attention, not a measure of causal importance. Never imports Textual or Ri
 
 from __future__ import annotations
 
-from explorer.analyses.attention import causal_row_error
+from explorer.analyses.attention import query_row_error
 from explorer.analyses.base import AnalysisContext, ModeResult
 from explorer.analyses.support import attentions, ranked
 
@@ -29,7 +29,7 @@ class GuidingTokensMode:
         scores = {j: values[j] for j in range(t + 1)}
         rank_rows, lines = ranked(ctx, scores, top=15)
         hi = max(scores.values()) or 1.0
-        row_err, future = causal_row_error(cap.mean[last])
+        row_err, future = query_row_error(cap.mean[last, t], t)  # the row shown
         return ModeResult(
             values=values, lo=0.0, hi=hi, colors=("#fff7ec", "#b30000"), fmt="{:.4f}",
             legend=(f"Guiding tokens: attention of block {last} (the last), mean over {cap.n_heads} heads, from "

@@ -19,8 +19,8 @@ import math
 import torch
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
-from explorer.analyses.lens import actual_token_probs, lens_at_position
-from explorer.analyses.support import int_param, residual_layers, residuals
+from explorer.analyses.lens import lens_at_position
+from explorer.analyses.support import int_param, residual_layers, residuals, token_lens_probs
 
 
 def _nan_to_none(row: list[float]) -> list[float | None]:
@@ -42,7 +42,7 @@ class LayerCorrelationMode:
         cap = residuals(ctx, logit_positions=(pos,) if pos is not None else None)
         L = cap.n_layers
         layer = int_param(ctx, "layer", L // 2, L + 1, "residual layers")
-        probs = actual_token_probs(ctx.wrapper, cap, list(range(L + 1)))  # [L+1, n], NaN at token 0
+        probs = token_lens_probs(ctx, cap, list(range(L + 1)))  # [L+1, n], NaN at token 0
         peak = probs.max(dim=0).values  # [n]
         normalised = probs / peak.clamp_min(1e-300)  # [L+1, n]
         values = tuple(_nan_to_none(normalised[layer].tolist()))

@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
-from explorer.analyses.lens import actual_token_probs, lens_at_position
-from explorer.analyses.support import int_param, residual_layers, residuals
+from explorer.analyses.lens import lens_at_position
+from explorer.analyses.support import int_param, residual_layers, residuals, token_lens_probs
 
 
 def _trace_prob_error(ctx: AnalysisContext, lens_final) -> float:
@@ -41,7 +41,7 @@ class LayerProbMode:
         cap = residuals(ctx, logit_positions=(pos,) if pos is not None else None)
         L = cap.n_layers
         layer = int_param(ctx, "layer", L // 2, L + 1, "residual layers")
-        probs = actual_token_probs(ctx.wrapper, cap, [layer, L])  # [2, n]
+        probs = token_lens_probs(ctx, cap, [layer, L])  # [2, n]
         values = tuple(None if math.isnan(v) else float(v) for v in probs[0].tolist())
         checks = {"max_prob_diff_last_layer_vs_trace": _trace_prob_error(ctx, probs[1])}
         legend = (f"Logit lens p(token | tokens before it) read at residual layer {layer} of 0..{L} "

@@ -72,12 +72,12 @@ class ResidualMode:
         L = cap.n_layers
         layer = int_param(ctx, "layer", L, L + 1, "residual layers")
         threshold = _threshold(ctx)
-        norms = cap.resid.double().norm(dim=-1)  # [L+1, n]
+        norms = cap.resid.norm(dim=-1).double()  # [L+1, n]; float32 sums (~1e-6 relative) avoid a float64 copy of the stream
         attn_norm = cap.attn_out[:, t].double().norm(dim=-1)  # [L]
         mlp_norm = cap.mlp_out[:, t].double().norm(dim=-1)  # [L]
         attn_share = (attn_norm / (attn_norm + mlp_norm).clamp_min(1e-30)).tolist()
         try:
-            rows = attentions(ctx, t).rows  # [L, H, n]
+            rows = attentions(ctx, t, heads=True).rows  # [L, H, n]
             contrib = [block_contributions(ctx.wrapper, cap, rows, t, b, threshold) for b in range(L)]
             missing = ""
         except AnalysisUnavailable as exc:  # the norms stay useful without the per-head split

@@ -14,8 +14,10 @@ from typing import Any
 import torch
 
 from explorer.analyses.base import AnalysisContext
+from explorer.analyses.lens import actual_token_probs
 from explorer.engine.capture import (AttentionCapture, ResidualCapture, capture_attentions,
                                      capture_residuals)
+from explorer.engine.recorder import recorder_for
 from explorer.errors import InputError
 
 LN2 = math.log(2.0)
@@ -26,6 +28,11 @@ def residuals(ctx: AnalysisContext, *, sublayers: bool = False,
     """The residual capture of the prompt, shared through ``ctx.cache`` when there is one."""
     ids = tuple(ctx.view.ids)
     positions = tuple(logit_positions) if logit_positions is not None else (len(ids) - 1,)
+    recorder = recorder_for(ctx.wrapper, ids)
+    if recorder is not None:  # what the app's trace recorded while stepping (no forward pass)
+        recorded = recorder.residual_capture(sublayers=sublayers, logit_positions=positions)
+        if recorded is not None:
+            return recorded
     key = ("resid", ctx.wrapper.name, ids, sublayers, positions)
 
     def build() -> ResidualCapture:
@@ -35,15 +42,34 @@ def residuals(ctx: AnalysisContext, *, sublayers: bool = False,
     return ctx.cache.capture(key, build) if ctx.cache is not None else build()
 
 
-def attentions(ctx: AnalysisContext, query: int) -> AttentionCapture:
-    """The eager attention capture with per-head rows of ``query``, shared through ``ctx.cache``."""
+def attentions(ctx: AnalysisContext, query: int, *, heads: bool = False) -> AttentionCapture:
+    """Attention weights of the prompt, from the trace's records when there are some.
+
+    ``heads=True`` asks for the per-head rows of ``query`` too (recomputed from the records
+    and the KV cache). Without records: the eager capture pass, shared through ``ctx.cache``.
+    """
     ids = tuple(ctx.view.ids)
+    recorder = recorder_for(ctx.wrapper, ids)
+    recorded = recorder.attention_capture(query, heads=heads) if recorder is not None else None
+    if recorded is not None:
+        return recorded
     key = ("attn", ctx.wrapper.name, ids, int(query))
 
     def build() -> AttentionCapture:
         return capture_attentions(ctx.wrapper, ids, query=query)
 
     return ctx.cache.capture(key, build) if ctx.cache is not None else build()
+
+
+def token_lens_probs(ctx: AnalysisContext, cap: ResidualCapture, layers: list[int]) -> torch.Tensor:
+    """Lens probability of each actual token at ``layers``: ``[len(layers), n]`` float64, NaN at token 0.
+
+    Read from the trace's lens grid when the prompt is recorded (each entry computed once per
+    session), else computed from ``cap`` (``lens.actual_token_probs``).
+    """
+    recorder = recorder_for(ctx.wrapper, cap.ids)
+    found = recorder.lens_probs(layers) if recorder is not None else None
+    return found if found is not None else actual_token_probs(ctx.wrapper, cap, layers)
 
 
 def block_layers(wrapper, _config=None, _result=None) -> list[int]:

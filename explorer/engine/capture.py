@@ -244,7 +244,8 @@ class AttentionCapture:
 
     Shapes (n tokens, L blocks, H query heads):
         mean      [L, n, n]   head-averaged weights, row = query, column = key (lower-triangular)
-        rows      [L, H, n]   per-head weights of the query at ``query`` (zero past it)
+        rows      [L, H, n] or None   per-head weights of the query at ``query`` (zero past it); None when
+                  read from a trace's records, which keep heads averaged (see explorer.engine.recorder)
     GQA models already expand key/value heads to the query heads in eager attention, so
     the head axis is the query heads and their mean is the average over all of them.
     """
@@ -252,7 +253,7 @@ class AttentionCapture:
     ids: tuple[int, ...]
     query: int
     mean: torch.Tensor
-    rows: torch.Tensor
+    rows: torch.Tensor | None
     n_heads: int
     n_kv_heads: int
 

@@ -64,7 +64,7 @@ class ModelWrapper:
     def new_trace(self):
         from explorer.engine.trace import Trace
 
-        return Trace(self)
+        return Trace(self, record=True)  # a prompt's trace: its steps record what the research modes read
 
     def read_view(self, trace, top_n: int, *, uid: int = 0, notes: tuple[str, ...] = ()):
         from explorer.engine.view import build_view

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import torch
 
 TOP_K_STORED = 20  # alternatives kept per position (compact: never a full-vocabulary row)
+STATS_ROWS = 16
+"""Rows per block: the softmax temporaries stay ~8 × 16 × vocab floats (25 MB at 49k) instead of
+growing with a prefill chunk (341 rows of SmolLM2 made them ~540 MB, the app's peak memory)."""
 
 
 @dataclass
@@ -29,7 +32,14 @@ class RowStats:
 
 
 def row_stats(logits: torch.Tensor, k: int = TOP_K_STORED) -> RowStats:
-    """Compute RowStats for logits ``[n, vocab]`` (float32)."""
+    """Compute RowStats for logits ``[n, vocab]`` (float32), ``STATS_ROWS`` rows at a time."""
+    if logits.shape[0] <= STATS_ROWS:
+        return _block_stats(logits, k)
+    blocks = [_block_stats(logits[s : s + STATS_ROWS], k) for s in range(0, logits.shape[0], STATS_ROWS)]
+    return RowStats(*(torch.cat([getattr(b, f) for b in blocks]) for f in RowStats.__dataclass_fields__))
+
+
+def _block_stats(logits: torch.Tensor, k: int) -> RowStats:
     z = logits.float()
     lse = torch.logsumexp(z, dim=-1)  # [n]
     logp = z - lse[:, None]  # [n, vocab]

@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 
 from explorer.engine.model import ModelWrapper
+from explorer.engine.recorder import Recorder
 from explorer.engine.stats import row_stats
 from explorer.errors import InputError
 
@@ -29,7 +30,8 @@ RECENT_ROWS = 8  # full logits rows kept for the last positions (a pop then cost
 class Trace:
     """The cached computation of one token sequence. Not thread-safe: callers hold ``wrapper.lock``."""
 
-    def __init__(self, wrapper: ModelWrapper) -> None:
+    def __init__(self, wrapper: ModelWrapper, *, record: bool = False) -> None:
+        """``record=True``: the forwards record what the research modes read (the app's prompts, not work traces)."""
         self.w = wrapper
         self.ids: list[int] = []
         self.cache = wrapper.new_cache()
@@ -46,6 +48,7 @@ class Trace:
         self.actual_rank: list[int | None] = []
         self._rows: OrderedDict[int, torch.Tensor] = OrderedDict()  # position -> logits [vocab]
         self.forward_calls = 0  # counted for tests and the benchmark
+        self.recorder = Recorder(self, enabled=record)  # what the research modes read, recorded by these forwards
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -68,7 +71,8 @@ class Trace:
         step = self.w.chunk_size
         for start in range(0, len(new_ids), step):
             chunk = [int(t) for t in new_ids[start : start + step]]
-            logits = self.w.forward(chunk, self.cache)  # [n, vocab]
+            with self.recorder.recording(self.cache, len(self.ids), len(chunk)):
+                logits = self.w.forward(chunk, self.cache)  # [n, vocab]
             self.forward_calls += 1
             first_index = len(self.ids)
             self._absorb(chunk, logits)
@@ -127,13 +131,16 @@ class Trace:
             # Re-run the last kept token to recover its full row (one one-token pass).
             last = self.ids[-1]
             self.cache.crop(-1)
-            logits = self.w.forward([last], self.cache)
+            self.recorder.crop(n - 1)
+            with self.recorder.recording(self.cache, n - 1, 1):
+                logits = self.w.forward([last], self.cache)
             self.forward_calls += 1
             self._rows[n - 1] = logits[-1].clone()
 
     def drop_after(self, n: int) -> None:
         """Forget the numbers of every position from ``n`` on (the caller crops the cache)."""
         del self.ids[n:]
+        self.recorder.crop(n)
         for lst in (self.logsumexp, self.entropy, self.varentropy, self.logit_mean, self.logit_std,
                     self.top_ids, self.top_logits, self.actual_logit, self.actual_rank):
             del lst[n:]
@@ -141,7 +148,7 @@ class Trace:
             del self._rows[pos]
 
     def reset(self) -> None:
-        self.__init__(self.w)
+        self.__init__(self.w, record=self.recorder.enabled)
 
     def sync(self, target: list[int] | tuple[int, ...]) -> None:
         """Make this trace hold exactly ``target``: keep the common prefix, crop, extend."""
@@ -166,6 +173,7 @@ class Trace:
             setattr(other, name, list(getattr(self, name)))
         other._rows = OrderedDict(self._rows)
         other.forward_calls = 0
+        other.recorder = self.recorder.copy_into(other)
         return other
 
     # -------------------------------------------------------------- reading
