@@ -124,6 +124,7 @@ def test_records_survive_a_reset_and_views_survive_a_pop(wrapper):
     assert_matches_capture(wrapper, trace)
 
 
+@pytest.mark.slow  # 2,000 steps: minutes on two cores; the full run keeps it
 def test_memory_bound_holds_under_a_long_random_walk(tiny_llama, tiny_tokenizer):
     wrapper = _sdpa_wrapper(tiny_llama, tiny_tokenizer, "tiny-budget")
     budget = 200 * 1024  # one 60-token trace fits (~130 KB with spare capacity), two do not
