@@ -244,6 +244,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         previous_uid = self.view.uid if self.view is not None else None
         self.view = msg.view
         self._pending = None
+        self.ignored_note = ""  # "busy: key ignored" lasts until the step it waited for lands
         self.step_count += 1
         if first:
             from explorer.ui.screens.loading import LoadingScreen
@@ -291,7 +292,8 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
             cursor=i if self.session.cursor_visible else None,
             cursor_token=wrapper.token_text(tid).text if tid is not None else "",
             mode=get_analysis(self.session.mode).label, model=wrapper.name,
-            device=wrapper.device, seed=self.session.seed, busy=self.jobs.status_text())
+            device=wrapper.device, seed=self.session.seed,
+            busy=" │ ".join(x for x in (self.jobs.status_text(), getattr(self, "ignored_note", "")) if x))
 
     def _autosave(self) -> None:
         if self._autosaver is None or self.session is None:

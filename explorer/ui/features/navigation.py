@@ -32,6 +32,8 @@ class NavigationMixin:
         if self._pending is not None:
             # The table is about to change: a queued append would pick from a stale table.
             self.notify("Busy computing the step: key ignored.", timeout=1)
+            self.ignored_note = "busy: key ignored"  # also in the status bar: a toast is easy to miss
+            self._refresh_status()
             return
         cand = self.selected_candidate()
         if cand is None:
