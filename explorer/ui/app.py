@@ -29,6 +29,7 @@ from explorer.ui.features.lab_regex import LabRegexMixin
 from explorer.ui.features.lab_runs import LabRunsMixin
 from explorer.ui.features.mode_views import ModeViewsMixin
 from explorer.ui.features.navigation import NavigationMixin
+from explorer.ui.features.prompt_editing import PromptEditingMixin
 from explorer.ui.features.trees import TreesMixin
 from explorer.ui.jobs import JobEnded, JobProgress, JobRegistry
 from explorer.ui.keymap import KEYMAP, bindings
@@ -42,7 +43,7 @@ _CONDITIONS = {spec.action: spec.when for spec in KEYMAP if spec.when}
 
 
 class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin, TreesMixin, NavigationMixin,
-                  App[None]):
+                  PromptEditingMixin, App[None]):
     """The token explorer.
 
     Args:
