@@ -33,7 +33,8 @@ class ModePicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text("Go to a mode (Enter; Esc cancels)", style="bold"))
-            yield OptionList(*[Option(f"{i + 1:>2}. {label}", id=name) for i, (name, label) in enumerate(self.modes)])
+            yield OptionList(*[Option(Text(f"{i + 1:>2}. {label}"), id=name)  # Text: labels are not markup
+                               for i, (name, label) in enumerate(self.modes)])
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

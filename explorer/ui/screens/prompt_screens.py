@@ -65,7 +65,8 @@ class PromptList(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text("Prompt entries (Enter switches; Esc cancels)", style="bold"))
-            yield OptionList(*[Option(line, id=str(i)) for i, line in enumerate(self.entries)])
+            # Text, not a str: a str is read as markup, and a prompt may hold "[/b]".
+            yield OptionList(*[Option(Text(line), id=str(i)) for i, line in enumerate(self.entries)])
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
