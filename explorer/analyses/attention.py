@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
-from explorer.analyses.support import LN2, attentions, block_layers, choice_param, heads_or_mean, int_param, ranked
+from explorer.analyses.support import (LN2, attentions, block_layers, choice_param, heads_or_mean, int_param, ranked,
+                                       sink_excluded_hi)
 
 METHODS = {"rollout": "rollout", "raw": "raw"}
 
@@ -122,13 +123,15 @@ class AttentionMode:
         values = tuple(float(row[j]) if j <= t else None for j in range(n))
         present = [v for v in values if v is not None]
         hi = max(present) if present and max(present) > 0 else 1.0
+        sink_hi, sink_note = sink_excluded_hi(values, t)
+        hi = sink_hi or hi
         rank_rows, lines = ranked(ctx, {j: values[j] for j in range(t + 1)})
-        legend = (f"{what}, from token {t} to each earlier token: white 0 → purple {hi:.3f} (largest here). "
-                  "This is attention, not importance. Tokens after the cursor: none.")
+        legend = (f"{what}, from token {t + 1} to each earlier token: white 0 → purple {hi:.3f} (largest here). "
+                  f"This is attention, not importance. Tokens after the cursor: none.{sink_note}")
         return ModeResult(
             values=values, lo=0.0, hi=hi, colors=("#f7fcf5", "#6a3d9a"), legend=legend, fmt="{:.4f}",
             layers=layers, checks=checks,
-            details=(f"{what}.", f"query: token {t}; GQA: {n_heads} query heads share {cap.n_kv_heads} key/value heads.",
+            details=(f"{what}.", f"query: token {t + 1}; GQA: {n_heads} query heads share {cap.n_kv_heads} key/value heads.",
                      "Most attended:", *lines),
             extra={"setting": setting, "ranked": rank_rows, "n_blocks": n_blocks, "n_heads": n_heads,
                    "n_kv_heads": cap.n_kv_heads},

@@ -108,12 +108,12 @@ class AttributionMode:
         colours = ("#d01c8b", "#1a9850") if signed else ("#f7fcf5", "#1a9850")
         rank_rows, lines = ranked(ctx, {i: values[i] for i in range(t)})
         target_text = ctx.wrapper.token_text(target).text
-        legend = (f"{name} of log p({target_text!r} | tokens before it) at token {t}, per token: {how}; "
+        legend = (f"{name} of log p({target_text!r} | tokens before it) at token {t + 1}, per token: {how}; "
                   + (f"pink −{bound:.3g} → green +{bound:.3g}" if signed else f"white 0 → green {bound:.3g}")
                   + ". Tokens from the cursor on: none.")
         return ModeResult(
             values=values, lo=lo, hi=bound, colors=colours, legend=legend, fmt="{:.4f}", checks=checks,
-            details=(f"{name}, target log p = {f_value:.4f} of token {t} {target_text!r}.",
+            details=(f"{name}, target log p = {f_value:.4f} of token {t + 1} {target_text!r}.",
                      f"reduction: {how}", *details, "Largest:", *lines),
             extra={**extra, "ranked": rank_rows, "target_logprob": f_value},
         )

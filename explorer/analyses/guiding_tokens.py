@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from explorer.analyses.attention import query_row_error
 from explorer.analyses.base import AnalysisContext, ModeResult
-from explorer.analyses.support import attentions, ranked
+from explorer.analyses.support import attentions, ranked, sink_excluded_hi
 
 
 class GuidingTokensMode:
@@ -29,12 +29,14 @@ class GuidingTokensMode:
         scores = {j: values[j] for j in range(t + 1)}
         rank_rows, lines = ranked(ctx, scores, top=15)
         hi = max(scores.values()) or 1.0
+        sink_hi, sink_note = sink_excluded_hi(values, t)
+        hi = sink_hi or hi
         row_err, future = query_row_error(cap.mean[last, t], t)  # the row shown
         return ModeResult(
             values=values, lo=0.0, hi=hi, colors=("#fff7ec", "#b30000"), fmt="{:.4f}",
-            legend=(f"Guiding tokens: attention of block {last} (the last), mean over {cap.n_heads} heads, from "
-                    f"token {t} to each earlier token: white 0 → red {hi:.3f}. Attention, not importance."),
+            legend=(f"Attention of block {last} (the last), mean over {cap.n_heads} heads, from "
+                    f"token {t + 1} to each earlier token: white 0 → red {hi:.3f}. Attention, not importance.{sink_note}"),
             checks={"attention_row_sum_error": row_err, "attention_future_mass": future},
-            details=(f"Last-block attention from token {t}, heads averaged, ranked:", *lines),
+            details=(f"Last-block attention from token {t + 1}, heads averaged, ranked:", *lines),
             extra={"ranked": rank_rows, "block": last},
         )

@@ -46,7 +46,7 @@ class HiddenSimilarityMode:
                     f"{where}) with its own layer-{L} residual: orange −1 → blue 1."),
             layers={"cosine_to_final": series},
             checks={"last_layer_self_similarity_error": abs(series[-1] - 1.0)},
-            details=(f"Token {t}: cosine with its final residual per layer (plot).",
+            details=(f"Token {t + 1}: cosine with its final residual per layer (plot).",
                      f"first layer from which it stays ≥ 0.9: {converged}", f"coloured layer: {layer} of 0..{L}"),
             extra={"layer": layer, "cursor": t, "state": state, "stays_above_0.9_from_layer": converged},
         )

@@ -56,7 +56,7 @@ class LayerCorrelationMode:
             layers = {"normalised_prob": _nan_to_none(normalised[:, t].tolist()), "prob": lens.prob,
                       "pearson_with_final": lens.pearson_with_final}
             peak_layer = int(torch.argmax(probs[:, t]))
-            details.append(f"Token {t}: peak probability {float(peak[t]):.4f} at layer {peak_layer}.")
+            details.append(f"Token {t + 1}: peak probability {float(peak[t]):.4f} at layer {peak_layer}.")
         else:
             details.append("The first token has no prediction: move the cursor right for its per-layer series.")
         return ModeResult(

@@ -62,7 +62,7 @@ class LayerProbMode:
             layers={"prob": lens.prob, "rank": [float(r) for r in lens.rank], "entropy_bits": lens.entropy_bits,
                     "kl_from_final": lens.kl_from_final},
             checks=checks,
-            details=(f"Token {t} {ctx.wrapper.token_text(target).text!r}: lens at position {pos}, layers 0..{L} (plot).",
+            details=(f"Token {t + 1} {ctx.wrapper.token_text(target).text!r}: lens at position {pos + 1}, layers 0..{L} (plot).",
                      f"p at layer {L} = {lens.prob[-1]:.4f} (model: {ctx.view.tokens[t].prob:.4f}); {cryst_line}.",
                      f"KL(model ‖ lens at layer {L}) = {lens.kl_last_vs_model:.2e} nats (self-check).",
                      "rank and top-1: equal logits are ordered by token id (lower id first), so ties are "

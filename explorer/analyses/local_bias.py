@@ -36,8 +36,8 @@ class LocalBiasMode:
         return ModeResult(
             values=values, lo=-1.0, hi=1.0, colors=("#e66101", "#2166ac"), fmt="{:.3f}",
             legend=(f"Cosine similarity of each token's residual after the last block ({cap.n_layers}, {where} the "
-                    f"final norm) with token {t}'s: orange −1 → blue 1."),
+                    f"final norm) with token {t + 1}'s: orange −1 → blue 1."),
             checks={"self_similarity_error": abs(values[t] - 1.0)},
-            details=(f"Most similar to token {t}:", *lines),
+            details=(f"Most similar to token {t + 1}:", *lines),
             extra={"ranked": rank_rows, "layer": cap.n_layers, "state": state},
         )

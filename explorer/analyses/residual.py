@@ -50,9 +50,9 @@ def _block_lines(ctx: AnalysisContext, b: int, c: BlockContributions) -> list[st
     return [f"  contributions to resid_mid: residual {c.residual:.1%}, heads {sum(c.heads):.1%}"
             + (f", o_proj bias {c.bias:.1%}" if c.bias is not None else ""),
             "  heads: " + ", ".join(f"h{h} {c.heads[h]:.1%}" for h in heads if c.heads[h] > 0),
-            "  source tokens: " + ", ".join(f"#{j} {token_label(ctx, j)} {c.sources[j]:.1%}" for j in sources
+            "  source tokens: " + ", ".join(f"#{j + 1} {token_label(ctx, j)} {c.sources[j]:.1%}" for j in sources
                                             if c.sources[j] > 0),
-            "  top head←source: " + ", ".join(f"h{h}←#{j} {v:.1%}" for h, j, v in c.top[:4]),
+            "  top head←source: " + ", ".join(f"h{h}←#{j + 1} {v:.1%}" for h, j, v in c.top[:4]),
             f"  mlp_out share of resid_post {_pct(c.mlp)}"]
 
 
@@ -90,7 +90,7 @@ class ResidualMode:
         else:
             b = layer - 1
             block_lines = (
-                f"Block {b} (writes layer {layer}) at token {t}:",
+                f"Block {b} (writes layer {layer}) at token {t + 1}:",
                 f"  ‖attn_out‖ {attn_norm[b]:.3f}   ‖mlp_out‖ {mlp_norm[b]:.3f}   attention share of the update "
                 f"{attn_share[b]:.1%}",
                 *(_block_lines(ctx, b, contrib[b]) if not missing else [f"  contributions unavailable: {missing}"]),
@@ -107,7 +107,7 @@ class ResidualMode:
                     "mlp_contribution": [c.mlp for c in contrib]},
             checks={"sublayer_identity_error": cap.identity_error(),
                     **({} if missing else {"head_source_identity_error": max(c.identity_error for c in contrib)})},
-            details=(f"Token {t}: residual norm per layer 0..{L} (plot); sub-layer series per block 0..{L - 1}.",
+            details=(f"Token {t + 1}: residual norm per layer 0..{L} (plot); sub-layer series per block 0..{L - 1}.",
                      *block_lines, f"coloured layer: {layer}",
                      f"contributions (Ferrando & Voita, threshold τ = {threshold:g}, renormalised): "
                      + (f"unavailable ({missing})" if missing else

@@ -108,7 +108,7 @@ class SaeFeaturesMode:
         tok_text = ctx.wrapper.token_text(ids[t]).text
         lines = [
             f"Layer {layer} · {loaded.describe()}",
-            f"Token {t} {tok_text!r}: L0 {int(pf.l0[t])} active features · prompt-relative FVU {_fmt(token_fvu)} "
+            f"Token {t + 1} {tok_text!r}: L0 {int(pf.l0[t])} active features · prompt-relative FVU {_fmt(token_fvu)} "
             f"(‖y−ŷ‖² over this prompt's mean ‖y−ȳ‖²; whole prompt {_fmt(pf.prompt_fvu)})",
             (f"  reference FVU {_fmt(ref_fvu[t])} (‖y−ŷ‖² over the fixed σ²_ref = {reference['value']:.4g}, measured "
              f"on {reference['tokens']} tokens: {reference['source']})" if reference else
@@ -117,7 +117,7 @@ class SaeFeaturesMode:
         ]
         if pf.rows.truncated:
             lines.append("Some tokens have more active features than are stored; the weakest are not listed.")
-        lines.append(f"Top features at token {t}:" if top else f"No feature is active at token {t}.")
+        lines.append(f"Top features at token {t + 1}:" if top else f"No feature is active at token {t + 1}.")
         for item in features:
             lines.append(f"  #{item['index']:<6} {item['activation']:>9.3f}  {item['label'] or ''}".rstrip())
         if chosen is not None:
@@ -126,11 +126,16 @@ class SaeFeaturesMode:
             for c in contexts:
                 lines.append(f"  {c.activation:>7.2f}  {c.render()}")
         cross, bias_share = [], None
-        if params.get("cross_layer") or "cross_layer" in ctx.flags:
+        want_cross = params.get("cross_layer") or "cross_layer" in ctx.flags
+        if want_cross and not catalog.load(layer).is_clt:
+            # --cross_layer with an ordinary SAE: keep the features view, say why the cross part is absent.
+            lines.append(f"(--cross_layer: the SAE at layer {layer} is not a cross-layer transcoder, so there is "
+                         "no cross-layer part; its features are shown as usual.)")
+        elif want_cross:
             contribs, bias_share = catalog.cross_layer(ids, layer, t)
             cross = [{"layer": c.layer, "feature": c.feature, "activation": c.activation,
                       "norm": c.norm, "share": c.share} for c in contribs]
-            lines.append(f"Writes into layer {layer}'s MLP output at token {t} (share of the reconstruction; "
+            lines.append(f"Writes into layer {layer}'s MLP output at token {t + 1} (share of the reconstruction; "
                          f"decoder bias {bias_share:+.3f}):")
             for c in contribs[:top_k]:
                 lines.append(f"  L{c.layer:<3} #{c.feature:<6} act {c.activation:>8.3f}  ‖write‖ {c.norm:>8.3f}  "
@@ -139,7 +144,7 @@ class SaeFeaturesMode:
 
         legend = (f"Activation of feature #{chosen} at layer {layer} ({pf.hook_in}), 0 → {hi:.3g}"
                   + (f": {chosen_label}" if chosen_label else "") + "."
-                  if chosen is not None else f"No feature is active at token {t}; nothing to colour.")
+                  if chosen is not None else f"No feature is active at token {t + 1}; nothing to colour.")
         per_token_fvu = [pf.fvu(i) for i in range(n)]
         return ModeResult(
             values=values, lo=0.0, hi=hi, colors=("#f7f7f7", "#d95f02"), legend=legend, unit="activation",

@@ -134,7 +134,7 @@ def ranked(ctx: AnalysisContext, scores: dict[int, float], top: int = 10) -> tup
     order = sorted(scores, key=lambda i: -scores[i])
     rows = [{"index": i, "id": int(ctx.view.ids[i]), "text": ctx.wrapper.token_text(int(ctx.view.ids[i])).text,
              "score": scores[i]} for i in order]
-    lines = [f"{r + 1:>2}. #{i:<4} {token_label(ctx, i):<16} {scores[i]:.4g}" for r, i in enumerate(order[:top])]
+    lines = [f"{r + 1:>2}. #{i + 1:<4} {token_label(ctx, i):<16} {scores[i]:.4g}" for r, i in enumerate(order[:top])]
     return rows, lines
 
 
@@ -151,3 +151,20 @@ def final_normed(ctx: AnalysisContext, resid: torch.Tensor) -> torch.Tensor:
     param = next(ctx.wrapper.model.parameters())
     with ctx.wrapper.lock:
         return model_parts(ctx.wrapper).final_norm(resid.to(device=param.device, dtype=param.dtype)).float().cpu()
+
+
+def sink_excluded_hi(values, t: int) -> tuple[float, str]:
+    """The top of a colour scale that leaves out token 1 (position 0), with a legend note.
+
+    The first token is an attention sink (SmolLM2 adds no BOS, so its first real token plays
+    that part; with a BOS it is the BOS): it takes most of the attention, so a scale that
+    includes it paints every other token white. Position 0 is still coloured (clamped to the
+    top colour) and its number stays exact; only the scale ignores it. Needs t ≥ 1.
+    """
+    rest = [v for j, v in enumerate(values) if j >= 1 and v is not None]
+    if t < 1 or not rest or max(rest) <= 0:
+        return 0.0, ""
+    sink = values[0]
+    note = (f" Colour scale without token 1, the attention sink ({sink:.3g}; drawn at the top colour)."
+            if sink is not None else "")
+    return max(rest), note

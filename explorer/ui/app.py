@@ -32,6 +32,7 @@ from explorer.ui.features.lab_runs import LabRunsMixin
 from explorer.ui.features.mode_views import ModeViewsMixin
 from explorer.ui.features.navigation import NavigationMixin
 from explorer.ui.features.share_keys import ShareKeysMixin
+from explorer.ui.features.prompt_editing import PromptEditingMixin
 from explorer.ui.features.trees import TreesMixin
 from explorer.ui.jobs import JobEnded, JobProgress, JobRegistry
 from explorer.ui.keymap import KEYMAP, bindings
@@ -45,7 +46,7 @@ _CONDITIONS = {spec.action: spec.when for spec in KEYMAP if spec.when}
 
 
 class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin, TreesMixin, NavigationMixin,
-                  InterventionsMixin, ComparisonMixin, ShareKeysMixin, App[None]):
+                  InterventionsMixin, ComparisonMixin, ShareKeysMixin, PromptEditingMixin, App[None]):
     """The token explorer.
 
     Args:
@@ -253,6 +254,7 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
         self.view = msg.view
         self.step_inputs = msg.inputs
         self._pending = None
+        self.ignored_note = ""  # "busy: key ignored" lasts until the step it waited for lands
         self.step_count += 1
         if first:
             from explorer.ui.screens.loading import LoadingScreen
@@ -300,7 +302,8 @@ class ExplorerApp(DecodingLabMixin, LabRegexMixin, LabRunsMixin, ModeViewsMixin,
             cursor=i if self.session.cursor_visible else None,
             cursor_token=wrapper.token_text(tid).text if tid is not None else "",
             mode=get_analysis(self.session.mode).label, model=wrapper.name + self.comparison_status(),
-            device=wrapper.device, seed=self.session.seed, busy=self.jobs.status_text(),
+            device=wrapper.device, seed=self.session.seed,
+            busy=" │ ".join(x for x in (self.jobs.status_text(), getattr(self, "ignored_note", "")) if x),
             flags=self.interventions_status())
 
     def _autosave(self) -> None:

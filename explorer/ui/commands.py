@@ -13,6 +13,11 @@ class ExplorerCommands(Provider):
     def _items(self):
         for spec in KEYMAP:
             yield f"{spec.description} ({spec.display or spec.keys})", spec.action
+        # One entry per mode, so a mode is reached by typing its name instead of cycling with e.
+        from explorer.analyses import ANALYSES
+
+        for a in ANALYSES:
+            yield f"Mode: {a.label}", f"set_mode({a.name!r})"
 
     async def discover(self) -> Hits:
         for text, action in self._items():

@@ -17,9 +17,18 @@ def token_cell(text: str, kind: str) -> Text:
     from explorer.engine.tokens import visible_whitespace
 
     if kind == "special":
-        return Text(text, style="italic dim")
+        return Text(clip_token(text), style="italic dim")
     style = "magenta" if kind == "bytes" else ""
-    return Text(visible_whitespace(text), style=style)
+    return Text(clip_token(visible_whitespace(text)), style=style)
+
+
+MAX_TOKEN_CELL = 16
+"""Longest token a table cell shows whole: one long token (a run of 27 dashes) must not push the
+numbers off the table."""
+
+
+def clip_token(text: str, limit: int = MAX_TOKEN_CELL) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def prompt_text(tokens, colors: list[str | None], cursor: int | None) -> Text:

@@ -181,11 +181,13 @@ def test_cross_layer_transcoder_contributions(tiny_wrapper, tmp_path):
     assert cross and {c["layer"] for c in cross} <= {0, 1} and any(c["layer"] == 0 for c in cross)
     assert sum(c["share"] for c in cross) + result.extra["bias_share"] == pytest.approx(1.0, abs=1e-4)
     assert result.extra["hook_out"] == "blocks.1.hook_mlp_out" and result.extra["fvu"] is not None
-    # a plain SAE has no cross-layer view
+    # a plain SAE has no cross-layer part, but --cross_layer keeps its ordinary features view
     write_saelens(tmp_path / "sae")
     plain = make_config(SaeEntry(layer=1, path=str(tmp_path / "sae")))
-    with pytest.raises(AnalysisUnavailable, match="cross-layer"):
-        SaeFeaturesMode().compute(context(session, plain, cursor=3, cross_layer=True))
+    with_flag = SaeFeaturesMode().compute(context(session, plain, cursor=3, cross_layer=True))
+    without = SaeFeaturesMode().compute(context(session, plain, cursor=3))
+    assert with_flag.values == without.values and with_flag.extra["cross_layer"] == []
+    assert any("not a cross-layer transcoder" in line for line in with_flag.details)
 
 
 def test_gemma_transcoder_reads_and_predicts_the_sandwiched_mlp(tiny_gemma_wrapper, tmp_path):

@@ -290,3 +290,17 @@ def test_greedy_generation_is_argmax(tiny_wrapper, tiny_llama, tiny_tokenizer):
 def test_generate_count_checked(tiny_wrapper):
     with pytest.raises(InputError, match="between 1 and 4096"):
         generate_tokens(tiny_wrapper, [1, 4], DecodingSettings(), 0, SeededSampler(0))
+
+
+def test_processed_order_ranks_removed_rows_by_raw_probability_below_the_survivors():
+    """r in the lab: with top-k 3, rows 4.. are removed (processed p 0) and must follow raw p."""
+    from explorer.engine.decoding.pipeline import lab_rows
+
+    logits = torch.tensor([0.5, 3.0, -1.0, 2.0, 1.0, 0.0, 2.5, -2.0])
+    step = process_logits(logits, [0], DecodingSettings(top_k=3))
+    rows = lab_rows(step, str, 8, order="processed")
+    survivors = [r for r in rows if r.removed_by is None]
+    removed = [r for r in rows if r.removed_by is not None]
+    assert [r.id for r in rows[:3]] == [r.id for r in survivors] == [1, 6, 3]
+    # independent: the removed ids sorted by their raw logit, highest first
+    assert [r.id for r in removed] == sorted(set(range(8)) - {1, 6, 3}, key=lambda i: -float(logits[i]))

@@ -94,6 +94,9 @@ async def test_prompts_add_remove_switch(app):
         await pilot.press("s")
         await settle(app, pilot)
         assert app.session.index == 1 and app.view.ids == tuple(second)
+        await pilot.press("a")  # a asks first
+        await settle(app, pilot)
+        assert app.session.count == 2 and any("Press a again" in m for m in notifications(app))
         await pilot.press("a")
         await settle(app, pilot)
         assert app.session.count == 1

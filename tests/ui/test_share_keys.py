@@ -23,8 +23,8 @@ async def test_C_saves_svg_screenshots_never_overwriting(tiny_session):
     app = ExplorerApp(tiny_session, autosave=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await pilot.press("P")
-        await pilot.press("P")
+        await pilot.press("f2")
+        await pilot.press("f2")
         await settle(app, pilot)
         files = list((_data() / "screenshots").glob("screenshot-*.svg"))
         assert len(files) == 2  # same second: the second one is "-1", the first is kept

@@ -219,7 +219,17 @@ def lab_rows(step: ProcessedStep, render: Callable[[int], object], top_n: int, *
     """
     key = step.raw_logits if order == "raw" else step.probs
     k = min(top_n, key.shape[-1])
-    ids = torch.topk(key, k).indices.tolist()
+    if order == "raw":
+        ids = torch.topk(key, k).indices.tolist()
+    else:
+        # Removed tokens all have processed probability 0: a plain topk would list them in arbitrary
+        # order, so the survivors come first (by processed p) and the removed rows follow by raw p.
+        alive = step.probs > 0
+        n_alive = min(k, int(alive.sum()))
+        ids = torch.topk(step.probs, n_alive).indices.tolist() if n_alive else []
+        if k > n_alive:
+            removed = step.raw_logits.masked_fill(alive, float("-inf"))
+            ids += torch.topk(removed, k - n_alive).indices.tolist()
     extra = [int(t) for t in include if int(t) not in set(ids) and 0 <= int(t) < key.shape[-1]]
     rows = []
     for tid in ids + extra:

@@ -291,6 +291,13 @@ class DecodingLabMixin:
         self._lab_rescore()
         self._refresh_bindings()
 
+    def action_lab_scroll(self, lines: int) -> None:
+        """PgDn / PgUp: the lab panel is taller than a small terminal leaves it."""
+        if not self.lab_on:
+            self.notify("The decoding lab is closed: D opens it.", timeout=2)
+            return
+        self._lab_panel().scroll_relative(y=lines, animate=False)
+
     def action_lab_toggle(self) -> None:
         if not self.ready:
             return

@@ -3,6 +3,8 @@ the per-layer plot or scatter, and the heatmap. Reads the ModeResult's typed plo
 
 from __future__ import annotations
 
+import math
+
 from rich.style import Style
 from rich.text import Text
 
@@ -123,8 +125,17 @@ class ModeRenderMixin:
         flat = [v for row in values for v in row if v is not None]
         if not flat:
             return None
-        lo, hi = min(flat), max(flat)
-        text = Text(f"\nHeatmap: {r.heatmap.rows} × {r.heatmap.columns} (yellow {lo:.2f} → blue {hi:.2f})\n",
+        # The first token's residual norms are orders of magnitude above the rest (the attention
+        # sink: 2.4 → 22,146 on SmolLM2), so the scale leaves row 1 out and is logarithmic for
+        # positive values (norms); the cells of row 1 are clamped to the top colour.
+        rest = [v for row in values[1:] for v in row if v is not None]
+        scale = rest if len(values) > 1 and rest else flat
+        log = min(scale) > 0
+        lo, hi = min(scale), max(scale)
+        pos = (lambda v: math.log(v)) if log else (lambda v: v)
+        how = (" log scale" if log else "") + (", token 1 (attention sink) left out of the scale"
+                                                if scale is rest else "")
+        text = Text(f"\nHeatmap: {r.heatmap.rows} × {r.heatmap.columns} (yellow {lo:.2f} → blue {hi:.2f}{how})\n",
                     style="bold")
         start = max(0, len(values) - MAX_HEATMAP_ROWS)
         for i in range(start, len(values)):
@@ -132,7 +143,7 @@ class ModeRenderMixin:
             label = tok.replace("\n", "↵")[:10]
             text.append(f"{label:>10} ")
             for v in values[i]:
-                t = 0.0 if v is None or hi == lo else (v - lo) / (hi - lo)
+                t = 0.0 if v is None or hi == lo else (pos(max(v, lo)) - pos(lo)) / (pos(hi) - pos(lo))
                 text.append(" ", Style(bgcolor=lerp_color("#ffffcc", "#253494", t)))
             text.append("\n")
         if start:

@@ -142,6 +142,42 @@ class ModeViewsMixin(ModeRenderMixin):
         self._after_view_change()
         self._autosave()
 
+    def _reachable_modes(self) -> list[tuple[str, str]]:
+        """Every mode the user can reach now, (name, label): the e cycle, then the layer views if on."""
+        from explorer.analyses import ANALYSES
+
+        return [(a.name, a.label) for a in ANALYSES
+                if not getattr(a, "needs_flag", None) or getattr(self, a.needs_flag, False)]
+
+    def action_set_mode(self, name: str) -> None:
+        """Go straight to a mode (the mode picker E and the palette's "Mode: …" entries)."""
+        if self.session is None:
+            return
+        if name not in dict(self._reachable_modes()):
+            self.notify(f"The mode {name!r} is not available (the layer views need --layer_prob).",
+                        severity="warning")
+            return
+        self.session.mode = name
+        self._after_view_change()
+        self._autosave()
+
+    def action_scroll_mode(self, lines: int) -> None:
+        """J / K: the mode panel scrolls with the keyboard too (small terminals cut its details)."""
+        from explorer.ui.widgets.mode_panel import ModePanel
+
+        self.query_one(ModePanel).scroll_relative(y=lines, animate=False)
+
+    def action_pick_mode(self) -> None:
+        if self.session is None:
+            return
+        from explorer.ui.screens.mode_picker import ModePicker
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.action_set_mode(name)
+
+        self.push_screen(ModePicker(self._reachable_modes(), self.session.mode), chosen)
+
     def action_layer_toggle(self) -> None:
         """p: the mode's own p option (the SAE layer) if it declares one, else the layer views."""
         if self.session is None:
@@ -160,8 +196,10 @@ class ModeViewsMixin(ModeRenderMixin):
             return
         if self.session.mode in cycle:
             nxt = cycle.index(self.session.mode) + 1
-            self.session.mode = cycle[nxt] if nxt < len(cycle) else "plain"
+            # Out of the layer views: back to the mode the user came from, not to Plain.
+            self.session.mode = cycle[nxt] if nxt < len(cycle) else getattr(self, "mode_before_layers", "plain")
         else:
+            self.mode_before_layers = self.session.mode
             self.session.mode = cycle[0]
         self._after_view_change()
         self._autosave()  # the layer view is the saved mode

@@ -32,6 +32,8 @@ class NavigationMixin:
         if self._pending is not None:
             # The table is about to change: a queued append would pick from a stale table.
             self.notify("Busy computing the step: key ignored.", timeout=1)
+            self.ignored_note = "busy: key ignored"  # also in the status bar: a toast is easy to miss
+            self._refresh_status()
             return
         cand = self.selected_candidate()
         if cand is None:
@@ -74,6 +76,20 @@ class NavigationMixin:
             self.notify(f"Prompt {self.session.index + 1}/{self.session.count} added", timeout=2)
 
     def action_remove_prompt(self) -> None:
+        """a asks first: the first press names the entry, a second press within 5 s removes it."""
+        import time
+
+        if not self.ready:
+            return
+        uid = self.session.current.uid
+        armed = getattr(self, "_remove_armed", None)
+        if self.session.count > 1 and (armed is None or armed[0] != uid or time.monotonic() - armed[1] > 5):
+            self._remove_armed = (uid, time.monotonic())
+            words = " ".join(self.session.wrapper.decode(self.session.current.ids).split())[:40]
+            self.notify(f"Remove prompt {self.session.index + 1}/{self.session.count} ({words!r})? "
+                        "Press a again to remove it.", timeout=5)
+            return
+        self._remove_armed = None
         self._prompt_op("remove_prompt")
 
     def action_next_prompt(self) -> None:

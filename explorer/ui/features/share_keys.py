@@ -15,7 +15,7 @@ REPORT_BASE_MODES = ("plain", "probability")
 
 
 class ShareKeysMixin:
-    """Keys: P (screenshot), R (HTML report)."""
+    """Keys: F2 (screenshot), R (HTML report)."""
 
     def action_screenshot(self) -> None:
         from explorer.ui.share import save_screenshot_svg

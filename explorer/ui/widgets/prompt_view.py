@@ -10,7 +10,7 @@ class PromptView(VerticalScroll):
     can_focus = False
 
     DEFAULT_CSS = """
-    PromptView { height: 1fr; border: round $primary; padding: 0 1; }
+    PromptView { height: 1fr; min-height: 5; border: round $primary; padding: 0 1; }  /* ≥ 3 lines of prompt */
     PromptView > #prompt-text { width: 1fr; }
     """
 

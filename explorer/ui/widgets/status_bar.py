@@ -15,7 +15,7 @@ class StatusBar(Static):
              mode: str, model: str, device: str, seed: int, busy: str = "", flags: str = "") -> None:
         t = Text()
         t.append(f"Prompt {prompt_i}/{prompt_n}", "bold")
-        t.append(f" │ {n_tokens} tokens │ ")
+        t.append(f" │ {n_tokens} token{'' if n_tokens == 1 else 's'} │ ")
         if cursor is None:
             t.append("Cursor: off")
         else:
