@@ -15,7 +15,7 @@ import torch
 
 from explorer.analyses.base import AnalysisContext, ModeResult, ParamSpec
 from explorer.analyses.support import (LN2, attentions, block_layers, choice_param, heads_or_mean, int_param, ranked,
-                                       sink_excluded_hi)
+                                       sink_excluded_hi, clamped_colors)
 
 METHODS = {"rollout": "rollout", "raw": "raw"}
 
@@ -129,7 +129,7 @@ class AttentionMode:
         legend = (f"{what}, from token {t + 1} to each earlier token: white 0 → purple {hi:.3f} (largest here). "
                   f"This is attention, not importance. Tokens after the cursor: none.{sink_note}")
         return ModeResult(
-            values=values, lo=0.0, hi=hi, colors=("#f7fcf5", "#6a3d9a"), legend=legend, fmt="{:.4f}",
+            values=values, color_values=clamped_colors(values, hi), lo=0.0, hi=hi, colors=("#f7fcf5", "#6a3d9a"), legend=legend, fmt="{:.4f}",
             layers=layers, checks=checks,
             details=(f"{what}.", f"query: token {t + 1}; GQA: {n_heads} query heads share {cap.n_kv_heads} key/value heads.",
                      "Most attended:", *lines),

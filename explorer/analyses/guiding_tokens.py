@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from explorer.analyses.attention import query_row_error
 from explorer.analyses.base import AnalysisContext, ModeResult
-from explorer.analyses.support import attentions, ranked, sink_excluded_hi
+from explorer.analyses.support import attentions, ranked, sink_excluded_hi, clamped_colors
 
 
 class GuidingTokensMode:
@@ -33,7 +33,7 @@ class GuidingTokensMode:
         hi = sink_hi or hi
         row_err, future = query_row_error(cap.mean[last, t], t)  # the row shown
         return ModeResult(
-            values=values, lo=0.0, hi=hi, colors=("#fff7ec", "#b30000"), fmt="{:.4f}",
+            values=values, color_values=clamped_colors(values, hi), lo=0.0, hi=hi, colors=("#fff7ec", "#b30000"), fmt="{:.4f}",
             legend=(f"Attention of block {last} (the last), mean over {cap.n_heads} heads, from "
                     f"token {t + 1} to each earlier token: white 0 → red {hi:.3f}. Attention, not importance.{sink_note}"),
             checks={"attention_row_sum_error": row_err, "attention_future_mass": future},

@@ -168,3 +168,10 @@ def sink_excluded_hi(values, t: int) -> tuple[float, str]:
     note = (f" Colour scale without token 1, the attention sink ({sink:.3g}; drawn at the top colour)."
             if sink is not None else "")
     return max(rest), note
+
+
+def clamped_colors(values, hi: float) -> tuple[float | None, ...] | None:
+    """What is coloured when the scale leaves the sink out: every value clamped to ``hi`` (the numbers stay exact)."""
+    if not any(v is not None and v > hi for v in values):
+        return None
+    return tuple(None if v is None else min(v, hi) for v in values)
