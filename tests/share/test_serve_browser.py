@@ -38,10 +38,17 @@ def _wait(predicate, seconds: float, what: str):
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
-def _session_ids(path: Path) -> list[int] | None:
+def _session_ids(sessions: Path) -> tuple[list[int], list[int]] | None:
+    """(ids, original ids) of the current prompt in the app's session file, once it has written one.
+
+    The app writes its own file under sessions/ at its first change (a session left as it
+    opened is not written), so the file appears with the first appended token.
+    """
     try:
+        [path] = sorted(sessions.glob("session-*.json"))
         data = json.loads(path.read_text(encoding="utf-8"))
-        return [int(i) for i in data["prompts"][data.get("index", 0)]["ids"]]
+        entry = data["prompts"][data.get("index", 0)]
+        return [int(i) for i in entry["ids"]], [int(i) for i in entry["original_ids"]]
     except (OSError, ValueError, KeyError, IndexError):
         return None
 
@@ -64,7 +71,7 @@ def server(tmp_path):
             return proc.poll() is not None and pytest.fail(proc.stdout.read().decode(errors="replace"))
 
     _wait(answers, 60, "the server to answer")
-    yield url, tmp_path / "data" / "session.json"
+    yield url, tmp_path / "data" / "sessions"
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=15)
@@ -74,7 +81,7 @@ def server(tmp_path):
 
 
 def test_served_app_steps_one_token(browser, server):
-    url, session_file = server
+    url, sessions = server
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     # Only the local server may be reached (the page's web-font link to Google is refused).
@@ -83,18 +90,18 @@ def test_served_app_steps_one_token(browser, server):
     if page.locator("#start").is_visible():
         page.click("#start")
     page.wait_for_selector("#terminal canvas, #terminal .xterm", timeout=30_000)
-    # The app writes the session once the model is loaded and the first step is requested.
-    before = _wait(lambda: _session_ids(session_file), 240, "the app to load the bundled model")
     page.click("#terminal")
-    for _ in range(6):  # a press that lands while the first step is still computing is dropped by design
+    # The served app loads the bundled model first; a press that lands before its first step is
+    # dropped by design, so press l until the appended token is saved (one press at a time).
+    deadline = time.monotonic() + 600
+    saved = None
+    while saved is None and time.monotonic() < deadline:
         page.keyboard.press("l")
         try:
-            after = _wait(lambda: (ids := _session_ids(session_file)) and len(ids) > len(before) and ids, 15,
-                          "the appended token")
-            break
+            saved = _wait(lambda: _session_ids(sessions), 15, "the appended token")
         except AssertionError:
             continue
-    else:
-        raise AssertionError("pressing l in the browser never appended a token")
-    assert after[: len(before)] == before and len(after) == len(before) + 1
+    assert saved is not None, "pressing l in the browser never appended a token"
+    ids, original = saved
+    assert ids[: len(original)] == original and len(ids) == len(original) + 1
     context.close()
