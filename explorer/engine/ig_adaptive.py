@@ -133,9 +133,9 @@ def adaptive_integrated_gradients(wrapper, embeds: torch.Tensor, baseline: torch
         return (b[None] + a[:, None, None] * diff[None]).float()  # [B, t, d]
 
     def values_at(alphas: list[float]) -> None:
-        todo = [a for a in dict.fromkeys(alphas) if a not in f_cache]
-        for s in range(0, len(todo), per_batch):
-            chunk = todo[s : s + per_batch]
+        missing = [a for a in dict.fromkeys(alphas) if a not in f_cache]
+        for s in range(0, len(missing), per_batch):
+            chunk = missing[s : s + per_batch]
             for a, f in zip(chunk, log_prob_unlocked(wrapper, point(chunk), target).tolist()):
                 f_cache[a] = f
             counts["fwd"] += len(chunk)

@@ -157,7 +157,7 @@ def beam_search(wrapper: "ModelWrapper", prompt_ids: Sequence[int], *, num_beams
         run_logps: list[list[float]] = [[] for _ in range(num_beams)]
         run_scores = torch.full((num_beams,), _NEG, dtype=torch.float32)
         run_scores[0] = 0.0
-        # Finished pool: num_beams slots of (score, state or None), placeholders at -1e9.
+        # Finished pool: num_beams slots of (score, state or None), empty slots hold -1e9.
         pool_scores = torch.full((num_beams,), _NEG, dtype=torch.float32)
         pool_states: list[BeamState | None] = [None] * num_beams
         improvable = True
