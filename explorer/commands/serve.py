@@ -58,6 +58,17 @@ def app_command(args: argparse.Namespace) -> str:
     return shlex.join(argv)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a taken port before any event loop starts (aiohttp would fail inside its own loop)."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):  # SO_REUSEADDR, as the server itself binds
+            pass
+    except OSError as exc:
+        raise InputError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise InputError(f"--port must be between 1 and 65535, found {args.port}.")
@@ -72,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
         read_prompt_file(args.input)
 
+    _check_port_free(args.host, args.port)
     from textual_serve.server import Server
 
     server = Server(app_command(args), host=args.host, port=args.port, title="Token Explorer",

@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -69,14 +70,22 @@ class LlamaServer:
         cmd = [str(binary), "-m", str(f32_gguf()), "--host", "127.0.0.1", "--port", str(self.port),
                "--alias", SERVED_NAME, "-fa", "off", "-ctk", "f32", "-ctv", "f32", "-t", "1",
                "-c", "4096", "-np", "2", *extra]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The server logs every request to stderr. A pipe nobody reads fills after ~64 KB and
+        # then blocks the server mid-request (it stopped answering late in full runs), so the
+        # log goes to a file, read back only to explain a failure.
+        self.log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
         self._wait_ready()
+
+    def log_tail(self, chars: int = 2000) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(encoding="utf-8", errors="replace")[-chars:]
 
     def _wait_ready(self, limit: float = 120.0) -> None:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")[-2000:]
+                err = self.log_tail()
                 raise RuntimeError(f"llama-server exited with code {self.proc.returncode}:\n{err}")
             try:
                 with urllib.request.urlopen(f"{self.root}/health", timeout=2) as r:
@@ -96,6 +105,8 @@ class LlamaServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -57,9 +57,11 @@ def _session_ids(sessions: Path) -> tuple[list[int], list[int]] | None:
 def server(tmp_path):
     port = _free_port()
     env = dict(os.environ, TOKEN_EXPLORER_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1")
+    log_path = tmp_path / "serve.log"  # a file, not a pipe: an unread pipe fills and blocks the server
+    log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--port", str(port),
                              "--config", str(REPO / "config.toml"), "--seed", "1"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own group: the app processes it starts go with it
     url = f"http://127.0.0.1:{port}/"
 
@@ -68,7 +70,7 @@ def server(tmp_path):
             with urllib.request.urlopen(url, timeout=2) as r:
                 return r.status == 200
         except OSError:
-            return proc.poll() is not None and pytest.fail(proc.stdout.read().decode(errors="replace"))
+            return proc.poll() is not None and pytest.fail(log_path.read_text(errors="replace")[-4000:])
 
     _wait(answers, 60, "the server to answer")
     yield url, tmp_path / "data" / "sessions"
@@ -78,6 +80,7 @@ def server(tmp_path):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    log.close()
 
 
 def test_served_app_steps_one_token(browser, server):
