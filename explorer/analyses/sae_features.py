@@ -87,7 +87,7 @@ class SaeFeaturesMode:
         n = len(ids)
         t = max(0, min(n - 1, int(ctx.cursor)))
         loaded = catalog.load(layer)
-        pf = catalog.features(ids, layer)
+        pf = catalog.features(ids, layer, should_stop=ctx.should_stop)
 
         top = pf.top(t, top_k)
         features = [{"index": j, "activation": a, "label": catalog.label(layer, j)} for j, a in top]

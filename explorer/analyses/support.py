@@ -56,7 +56,7 @@ def attentions(ctx: AnalysisContext, query: int, *, heads: bool = False) -> Atte
     key = ("attn", ctx.wrapper.name, ids, int(query))
 
     def build() -> AttentionCapture:
-        return capture_attentions(ctx.wrapper, ids, query=query)
+        return capture_attentions(ctx.wrapper, ids, query=query, should_stop=ctx.should_stop)
 
     return ctx.cache.capture(key, build) if ctx.cache is not None else build()
 

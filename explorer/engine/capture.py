@@ -259,13 +259,14 @@ class AttentionCapture:
 
 
 @torch.inference_mode()
-def capture_attentions(wrapper, ids, query: int | None = None) -> AttentionCapture:
+def capture_attentions(wrapper, ids, query: int | None = None, should_stop=None) -> AttentionCapture:
     """One eager forward pass over ``ids`` recording attention weights.
 
     Args:
         wrapper: the ModelWrapper.
         ids: the full token list.
         query: the query position whose per-head rows are kept (default: the last).
+        should_stop: polled before each layer; True raises engine.cancel.Cancelled.
 
     Returns:
         AttentionCapture (shapes on the class).
@@ -296,6 +297,8 @@ def capture_attentions(wrapper, ids, query: int | None = None) -> AttentionCaptu
     if any(m is None for m in attn_modules):
         raise AnalysisUnavailable("This architecture has no self_attn modules to read attention weights from.")
     handles = [m.register_forward_hook(keep(i)) for i, m in enumerate(attn_modules)]
+    if should_stop is not None:  # the user may have left this prompt: stop between layers
+        handles += [layer.register_forward_pre_hook(lambda _m, _a: check(should_stop)) for layer in parts.layers]
     with wrapper.lock, _hooks(handles), eager_attention(wrapper):
         wrapper.model(input_ids=_input_ids(wrapper, ids), use_cache=False)
     if any(m is None for m in means):

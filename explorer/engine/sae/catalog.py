@@ -165,17 +165,19 @@ class SaeCatalog:
             return loaded
 
     # -------------------------------------------------------------- reading
-    def features(self, ids, layer: int) -> PromptFeatures:
-        """Feature activations of every token of ``ids`` at ``layer`` (cached in memory and on disk)."""
+    def features(self, ids, layer: int, should_stop=None) -> PromptFeatures:
+        """Feature activations of every token of ``ids`` at ``layer`` (cached in memory and on disk).
+
+        ``should_stop`` is polled between the model's layers while they are computed (not cached)."""
         loaded = self.load(layer)
         hook = loaded.model.hook_in(layer) if loaded.is_clt else loaded.model.hook_in
         key = cache_key(self.wrapper.name, loaded.fingerprint, hook, layer, ids)
         pf = self.cache.get(key)
         if pf is None:
             if loaded.is_clt:
-                pf = compute_clt_features(self.wrapper, loaded.model, list(ids), layer)
+                pf = compute_clt_features(self.wrapper, loaded.model, list(ids), layer, should_stop)
             else:
-                pf = compute_features(self.wrapper, loaded.model, list(ids), layer)
+                pf = compute_features(self.wrapper, loaded.model, list(ids), layer, should_stop)
             self.cache.put(key, pf)
         return pf
 

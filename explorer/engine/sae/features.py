@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from explorer.engine.cancel import StopCheck
 from explorer.engine.sae.base import Sae, l0, ordinary_rows, squared_error, variance_denominator
 from explorer.engine.sae.formats.clt import CrossLayerTranscoder
 from explorer.engine.sae.hooks import capture
@@ -119,7 +120,8 @@ def _prompt_fvu(y: torch.Tensor, sq_err: torch.Tensor) -> float | None:
 
 
 @torch.no_grad()
-def compute_features(wrapper, sae: Sae, ids: list[int] | tuple[int, ...], layer: int) -> PromptFeatures:
+def compute_features(wrapper, sae: Sae, ids: list[int] | tuple[int, ...], layer: int,
+                     should_stop: StopCheck | None = None) -> PromptFeatures:
     """Run the model on ``ids`` and the SAE on its activations at ``sae.hook_in``.
 
     Args:
@@ -127,11 +129,12 @@ def compute_features(wrapper, sae: Sae, ids: list[int] | tuple[int, ...], layer:
         sae: the loaded SAE / transcoder, on the model's device.
         ids: the prompt's token ids.
         layer: the configured layer (recorded in the result).
+        should_stop: polled between the model's layers; True raises engine.cancel.Cancelled.
 
     Returns:
         PromptFeatures for every token.
     """
-    acts = capture(wrapper, ids, [sae.hook_in, sae.hook_out])
+    acts = capture(wrapper, ids, [sae.hook_in, sae.hook_out], should_stop=should_stop)
     x, y = acts[sae.hook_in], acts[sae.hook_out]  # [n, d_in], [n, d_out]
     notes: list[str] = []
     if sae.skip_ambiguous:
@@ -149,11 +152,12 @@ def compute_features(wrapper, sae: Sae, ids: list[int] | tuple[int, ...], layer:
 
 
 @torch.no_grad()
-def compute_clt_features(wrapper, clt: CrossLayerTranscoder, ids: list[int] | tuple[int, ...], layer: int) -> PromptFeatures:
+def compute_clt_features(wrapper, clt: CrossLayerTranscoder, ids: list[int] | tuple[int, ...], layer: int,
+                         should_stop: StopCheck | None = None) -> PromptFeatures:
     """A CLT at ``layer``: its features there, and the reconstruction of that layer's MLP output
     from the features of every layer ≤ ``layer`` (which is what its FVU measures)."""
     hooks = [clt.hook_in(i) for i in range(layer + 1)] + [clt.hook_out(layer)]
-    acts = capture(wrapper, ids, hooks)
+    acts = capture(wrapper, ids, hooks, should_stop=should_stop)
     feats = {i: clt.encode_layer(i, acts[clt.hook_in(i)]) for i in range(layer + 1)}  # each [n, d_tc]
     y = acts[clt.hook_out(layer)]
     y_hat = clt.reconstruct(layer, feats, acts[clt.hook_in(layer)])

@@ -31,6 +31,7 @@ from contextlib import ExitStack
 
 import torch
 
+from explorer.engine.cancel import StopCheck, check
 from explorer.engine.layers import decoder_layers, first_tensor as _first, locate, norm_eps as _norm_eps
 from explorer.engine.sae.hook_names import parse_hook
 from explorer.errors import AnalysisUnavailable
@@ -47,13 +48,15 @@ def _module(layer_index: int, site: str, model):
 
 
 @torch.no_grad()  # not inference_mode: training uses the captured tensors in autograd
-def capture(wrapper, ids: list[int] | tuple[int, ...], hooks: list[str]) -> dict[str, torch.Tensor]:
+def capture(wrapper, ids: list[int] | tuple[int, ...], hooks: list[str],
+            should_stop: StopCheck | None = None) -> dict[str, torch.Tensor]:
     """Run the model on ``ids`` and return the activation at each TL hook.
 
     Args:
         wrapper: the ModelWrapper (its lock is held for the pass).
         ids: the prompt's token ids.
         hooks: TL hook names, e.g. ``["blocks.3.hook_resid_post"]``.
+        should_stop: polled before each decoder layer; True raises engine.cancel.Cancelled.
 
     Returns:
         hook name -> ``[n_tokens, d]`` float32 tensor on the CPU (``attn.hook_z`` flattened to
@@ -63,12 +66,13 @@ def capture(wrapper, ids: list[int] | tuple[int, ...], hooks: list[str]) -> dict
         AnalysisUnavailable: a hook that names a layer the model does not have, or a site
             the architecture does not expose.
     """
-    out = capture_batch(wrapper, [list(ids)], hooks)
+    out = capture_batch(wrapper, [list(ids)], hooks, should_stop=should_stop)
     return {name: t[0] for name, t in out.items()}
 
 
 @torch.no_grad()
-def capture_batch(wrapper, batch: list[list[int]], hooks: list[str]) -> dict[str, torch.Tensor]:
+def capture_batch(wrapper, batch: list[list[int]], hooks: list[str],
+                  should_stop: StopCheck | None = None) -> dict[str, torch.Tensor]:
     """Like :func:`capture` for several sequences of equal length: hook name -> ``[B, n, d]``.
 
     Raises:
@@ -109,6 +113,9 @@ def capture_batch(wrapper, batch: list[list[int]], hooks: list[str]) -> dict[str
                 def fwd_hook(mod, args, output, _n=name, _L=L, _s=site):
                     store(_n, _L, _s, _first(output))
                 stack.enter_context(module.register_forward_hook(fwd_hook))
+        if should_stop is not None:  # the user may have left this prompt: stop between layers
+            for layer in layers:
+                stack.enter_context(layer.register_forward_pre_hook(lambda _m, _a: check(should_stop)))
         lengths = {len(b) for b in batch}
         if len(lengths) != 1:
             raise ValueError("capture_batch needs sequences of one length (no padding)")
