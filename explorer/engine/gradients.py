@@ -103,14 +103,11 @@ def is_bos(wrapper, token_id: int) -> bool:
     return wrapper.bos_id is not None and int(token_id) == int(wrapper.bos_id)
 
 
-@dataclass(frozen=True)
-class IGResult:
-    """Integrated gradients of one target. ``attributions`` is ``[t, d]`` float64."""
+class CompletenessGap:
+    """Completeness check of an integrated-gradients result (SCIENCE.md 5.9): Σ IG = f(e) − f(e').
 
-    attributions: torch.Tensor
-    f_input: float
-    f_baseline: float
-    steps: int
+    For classes with ``attributions``, ``f_input`` and ``f_baseline``.
+    """
 
     @property
     def delta(self) -> float:
@@ -119,11 +116,21 @@ class IGResult:
 
     @property
     def relative_error(self) -> float:
-        """|δ| / |f(e) − f(e')| (inf when the two are equal and δ is not 0)."""
+        """|δ| / |f(e) − f(e')| (0 when both are 0, inf when only the gap is 0)."""
         gap = abs(self.f_input - self.f_baseline)
         if gap == 0.0:
             return 0.0 if self.delta == 0.0 else float("inf")
         return abs(self.delta) / gap
+
+
+@dataclass(frozen=True)
+class IGResult(CompletenessGap):
+    """Integrated gradients of one target. ``attributions`` is ``[t, d]`` float64."""
+
+    attributions: torch.Tensor
+    f_input: float
+    f_baseline: float
+    steps: int
 
 
 def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:

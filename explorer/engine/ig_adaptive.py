@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from explorer.engine.cancel import check
-from explorer.engine.gradients import ROWS_PER_BATCH, _log_prob, _value_and_grad
+from explorer.engine.gradients import ROWS_PER_BATCH, CompletenessGap, _log_prob, _value_and_grad
 
 NODES = 4  # Gauss–Legendre nodes per panel (exact for polynomials of degree 7 on the panel)
 FIRST_BREAK = 1e-6  # the first panel is [0, 1e-6]; decades up to 1 follow
@@ -53,7 +53,7 @@ class _Panel:
 
 
 @dataclass(frozen=True)
-class AdaptiveIGResult:
+class AdaptiveIGResult(CompletenessGap):
     """Integrated gradients from the adaptive rule. ``attributions`` is ``[t, d]`` float64."""
 
     attributions: torch.Tensor
@@ -69,19 +69,6 @@ class AdaptiveIGResult:
     """True when the completeness error of the returned result is within the target."""
     history: tuple[tuple[int, float], ...] = field(default=())
     """(gradient evaluations so far, relative completeness error) after each round."""
-
-    @property
-    def delta(self) -> float:
-        """Completeness gap Σ IG − (f(e) − f(e'))."""
-        return float(self.attributions.sum()) - (self.f_input - self.f_baseline)
-
-    @property
-    def relative_error(self) -> float:
-        """|δ| / |f(e) − f(e')| (0 when both are 0, inf when only the gap is 0)."""
-        gap = abs(self.f_input - self.f_baseline)
-        if gap == 0.0:
-            return 0.0 if self.delta == 0.0 else float("inf")
-        return abs(self.delta) / gap
 
     @property
     def steps(self) -> int:
