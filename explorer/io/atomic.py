@@ -21,6 +21,8 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from explorer.errors import InputError, PersistenceError
@@ -232,3 +234,28 @@ def create_new_text(path: Path, text: str) -> Path:
         except OSError:
             pass
     return path
+
+
+@contextmanager
+def atomic_file(path: str | Path, mode: int | None = None) -> Iterator[Path]:
+    """For writers that need a file name (safetensors, SQLite): yield a temporary path beside
+    ``path``; when the block ends without an exception the file is fsynced and renamed over
+    ``path``, else it is removed. A crash leaves the old file or the new one, never half of one.
+
+    ``mode`` defaults to what the umask allows (mkstemp's 0600 is for secrets, these files are
+    to share). Caches and model files only: user-facing files go through ``atomic_write_text``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, _umask_mode() if mode is None else mode)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

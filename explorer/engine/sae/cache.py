@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from explorer.engine.sae.features import PromptFeatures, SparseRows
+from explorer.io.atomic import atomic_file
 
 CACHE_VERSION = 1
 log = logging.getLogger(__name__)
@@ -56,18 +56,8 @@ def to_file(pf: PromptFeatures, path: Path) -> None:
     meta = {"version": CACHE_VERSION, "layer": pf.layer, "hook_in": pf.hook_in, "hook_out": pf.hook_out,
             "d_sae": pf.d_sae, "variance": pf.variance, "prompt_fvu": pf.prompt_fvu,
             "truncated": pf.rows.truncated, "sources": sorted(pf.sources), "notes": list(pf.notes)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata={"meta": json.dumps(meta)})
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"meta": json.dumps(meta)})
 
 
 def from_file(path: Path) -> PromptFeatures:

@@ -17,9 +17,7 @@ half of one. Stdlib + numpy only.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from explorer.engine.sae.base import SaeLoadError
+from explorer.io.atomic import atomic_file
 
 SCHEMA_VERSION = 1
 INDEX_FILE = "feature_index.sqlite"
@@ -105,10 +104,7 @@ def write_index(path: Path, acc: TopContexts, docs: list[list[str]], meta: dict[
         window: tokens kept before and after the activating token.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         con = sqlite3.connect(tmp)
         with con:
             con.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
@@ -129,14 +125,6 @@ def write_index(path: Path, acc: TopContexts, docs: list[list[str]], meta: dict[
                                  "".join(toks[pos + 1:pos + 1 + window[1]])))
             con.executemany("INSERT INTO contexts VALUES (?, ?, ?, ?, ?, ?)", rows)
         con.close()
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are files to share
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
 
 

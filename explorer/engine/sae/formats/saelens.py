@@ -137,8 +137,6 @@ def load_saelens(directory: Path, *, hook: str | None = None) -> Sae:
 def save_saelens(sae: Sae, directory: Path, metadata: dict[str, Any] | None = None) -> None:
     """Write ``sae`` as SAELens 6 files (cfg.json + sae_weights.safetensors), atomically."""
     import json
-    import os
-    import tempfile
 
     from safetensors.torch import save_file
 
@@ -161,11 +159,9 @@ def save_saelens(sae: Sae, directory: Path, metadata: dict[str, Any] | None = No
     }
     if sae.k is not None:
         cfg["k"] = sae.k
-    fd, tmp = tempfile.mkstemp(prefix=".sae_weights.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    save_file(tensors, tmp, metadata={"format": "pt"})
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are files to share
-    os.replace(tmp, directory / WEIGHTS_FILE)
-    from explorer.io.atomic import atomic_write_text
+    from explorer.io.atomic import atomic_file, atomic_write_text
+
+    with atomic_file(directory / WEIGHTS_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
 
     atomic_write_text(directory / CFG_FILE, json.dumps(cfg, indent=2) + "\n")

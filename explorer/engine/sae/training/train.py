@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ from explorer.engine.sae.hooks import capture_batch
 from explorer.engine.sae.formats.saelens import CFG_FILE, WEIGHTS_FILE, save_saelens
 from explorer.engine.sae.reference import reference_variance
 from explorer.errors import InputError
+from explorer.io.atomic import atomic_file
 
 STATE_VERSION = 1
 
@@ -250,10 +249,8 @@ def check_not_trained(out: Path, overwrite: bool) -> None:
 def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save_file
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
