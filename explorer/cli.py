@@ -8,6 +8,7 @@ TUI is shown before the model loads.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from explorer.errors import ExplorerError, InputError
@@ -128,3 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`… | head`): not an error of ours. Point stdout at /dev/null so
+        # the interpreter's final flush does not raise again and print a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a process killed by a closed pipe

@@ -104,3 +104,18 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
                              env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
         assert out.returncode == 2, (argv, out.stderr)
         assert out.stderr.startswith("error:") and "Traceback" not in out.stderr
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback():
+    """`main.py config --show | head -0`: the closed pipe ends the command quietly (exit 141)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "main.py", "config", "--show"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the command writes
+    err = proc.stderr.read().decode(errors="replace")
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err
