@@ -101,7 +101,8 @@ def _decoding_block(lab) -> dict:
 
 
 def build_report(session, modes: Sequence[str], *, cursor: int | None = None,
-                 params: dict[str, dict] | None = None, decoding=None, interventions: list[dict] | None = None,
+                 params: dict[str, dict] | None = None, decoding=None, regex: str | None = None,
+                 interventions: list[dict] | None = None,
                  cache: ResultCache | None = None, hash_weights: bool = True, next_rows: int = 20) -> dict:
     """Compute the chosen modes for the session's current prompt and gather the report's data.
 
@@ -112,6 +113,8 @@ def build_report(session, modes: Sequence[str], *, cursor: int | None = None,
             negative counts from the end).
         params: per-mode options, ``{mode name: {key: value}}`` (as the app's mode options).
         decoding: DecodingSettings applied to the next token (the lab's table), or None.
+        regex: with ``decoding``, a pattern the next token must keep matchable (the lab's
+            constraint, as ``next --regex``); the table then cuts the other tokens "by regex".
         interventions: the interventions in effect (plain dicts, as saved with the session), or None.
         cache: a ResultCache to reuse lazy results (the app's); a fresh one otherwise.
         hash_weights: include the SHA-256 of the weights (a few seconds for the bundled model).
@@ -141,8 +144,17 @@ def build_report(session, modes: Sequence[str], *, cursor: int | None = None,
     if decoding is not None:
         from explorer.engine.decoding.pipeline import lab_view
 
+        allowed, constraint = None, None
+        if regex is not None:
+            from explorer.engine.decoding.constraint import compile_regex
+
+            # The report shows the next token after the prompt: the constraint starts there.
+            constraint = compile_regex(wrapper, regex).new_tracker().step([])
+            allowed = constraint.allowed_ids()
         with wrapper.lock:
-            lab = _decoding_block(lab_view(wrapper, trace, decoding, next_rows))
+            lab = _decoding_block(lab_view(wrapper, trace, decoding, next_rows, allowed_ids=allowed))
+        if constraint is not None:
+            lab["regex"] = {"pattern": regex, "allowed": constraint.n_allowed, "accepting": constraint.accepting}
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "kind": "token-explorer-report",

@@ -81,8 +81,6 @@ def run(args: argparse.Namespace) -> int:
     for name in modes:
         get_analysis(name)  # an unknown mode fails before the model loads
     options = parse_options(args.option, modes)
-    if args.regex or args.regex_file:
-        raise InputError("report does not take --regex yet; use `main.py next --regex` for constrained tables.")
     use_lab = decoding_requested(args)
     if use_lab:
         check_decoding_early(args)
@@ -93,18 +91,19 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     session = open_session(args, cfg)
     session.replace_ids(prompt_ids_from_args(args, session))
-    settings = None
+    settings, regex = None, None
     if use_lab:
-        from explorer.commands.decoding_args import settings_from_args
+        from explorer.commands.decoding_args import regex_from_args, settings_from_args
 
         settings = settings_from_args(args, session.wrapper)
         settings.check_vocab(session.wrapper.vocab_size)
+        regex = regex_from_args(args)
 
     from explorer.analyses.report_data import build_report
     from explorer.io.html_report import render_report
 
     progress(f"computing {', '.join(modes)}…")
-    data = build_report(session, modes, cursor=args.position, params=options, decoding=settings,
+    data = build_report(session, modes, cursor=args.position, params=options, decoding=settings, regex=regex,
                         hash_weights=not args.no_hash)
     for block in data["modes"]:
         if block.get("unavailable"):

@@ -135,6 +135,10 @@ def _decoding_section(lab: dict) -> str:
            _table(["rank", "token", "id", "raw p", "lab p", "cut by"],
                   [[str(r["rank"]), repr(r["text"]), str(r["id"]), f"{r['raw_prob']:.4f}", f"{r['processed_prob']:.4f}",
                     r["removed_by"] or ""] for r in lab["rows"]])]
+    if lab.get("regex"):
+        rx = lab["regex"]
+        out.append(f"<p>Regex <code>{esc(rx['pattern'])}</code>: {rx['allowed']} tokens can keep a match possible"
+                   + (" (the text already matches)" if rx["accepting"] else "") + "; the others are cut by regex.</p>")
     out += [f"<p class='muted'>{esc(n)}</p>" for n in lab["notes"]]
     out.append("</section>")
     return "".join(out)

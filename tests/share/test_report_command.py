@@ -19,7 +19,7 @@ from explorer.cli import main
     (["--prompt", "x", "--mode", "entropy", "--option", "oops", "--out", "r.html"], "MODE.KEY=VALUE"),
     (["--prompt", "x", "--mode", "entropy", "--out", "/nonexistent/dir/r.html"], "does not exist"),
     (["--prompt", "x", "--mode", "entropy", "--top-p", "nan", "--out", "r.html"], "finite"),
-    (["--prompt", "x", "--mode", "entropy", "--regex", "[0-9]+", "--out", "r.html"], "--regex"),
+    (["--prompt", "x", "--mode", "entropy", "--regex", " ", "--out", "r.html"], "The regex is empty"),
     (["--input", "/nonexistent.txt", "--mode", "entropy", "--out", "r.html"], "does not exist"),
 ])
 def test_bad_input_is_one_sentence_and_exit_2(argv, message, capsys, monkeypatch):
@@ -61,3 +61,22 @@ def test_tree_html_beside_the_json(tmp_path, capsys):
     assert data["schema_version"] == 1
     html = (tmp_path / "t.html").read_text(encoding="utf-8")
     assert html.count('class="node"') == data["metadata"]["nodes"]
+
+
+@pytest.mark.integration
+def test_report_with_a_regex_cuts_the_tokens_that_cannot_match(capsys):
+    """The lab table under --regex: a token keeps lab probability only if its text can start a match."""
+    code = main(["report", "--prompt", "It happened in the year 1", "--mode", "probability", "--regex", "[0-9]+",
+                 "--no-hash", "--out", "-"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', out,
+                                re.S).group(1))
+    lab = data["decoding"]
+    assert lab["regex"]["pattern"] == "[0-9]+" and lab["regex"]["allowed"] > 0
+    kept = [r for r in lab["rows"] if r["processed_prob"] > 0]
+    assert kept and all(r["text"].isdigit() for r in kept)  # independent: a digit run can start [0-9]+
+    cut = [r for r in lab["rows"] if r["removed_by"] == "regex"]
+    assert cut and all(not r["text"].isdigit() for r in cut)
+    assert sum(r["processed_prob"] for r in lab["rows"]) <= 1 + 1e-6
+    assert "cut by regex" in out
